@@ -1,0 +1,28 @@
+# Two commands on a fresh machine: `make demo` installs and runs it, `make test` tests it.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/studybot: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/studybot
+
+demo: install
+	$(BIN)/studybot search "why add randomness to retry delays"
+
+test: install
+	$(BIN)/ruff check bot tests
+	$(BIN)/ruff format --check bot tests
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/studybot bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

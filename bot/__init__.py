@@ -1,0 +1,1 @@
+"""Studybot: a study assistant for a course on distributed systems."""

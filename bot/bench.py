@@ -1,0 +1,125 @@
+"""`studybot bench`: timed scenarios in one run, reported as percentiles and ratios."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bot.config import REPO_ROOT, Settings
+from bot.core.text import clean_query
+
+EVAL_FILE = REPO_ROOT / "tests" / "eval" / "questions.jsonl"
+
+
+@dataclass
+class Row:
+    """One measured scenario; times in milliseconds."""
+
+    scenario: str
+    n: int
+    median_ms: float
+    p95_ms: float
+    p99_ms: float
+    notes: dict[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _row(scenario: str, seconds: list[float], **notes: object) -> Row:
+    ms = [s * 1000 for s in seconds]
+    return Row(
+        scenario,
+        len(ms),
+        round(statistics.median(ms), 2),
+        round(_percentile(ms, 0.95), 2),
+        round(_percentile(ms, 0.99), 2),
+        notes,
+    )
+
+
+def _timed(action: Callable[[], object], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def run_bench(settings: Settings, quick: bool, course: str | None = None) -> list[Row]:
+    """Run every scenario against a scratch copy of the course index."""
+    from bot.retrieval.evaluation import load_questions
+    from bot.wiring import Container
+
+    course = course or settings.default_course
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="studybot-bench-") as scratch:
+        bench_settings = settings.model_copy(
+            update={"data_dir": Path(scratch), "models_path": settings.models_dir}
+        )
+        container = Container(bench_settings)
+        container.embedder.embed_query("warm up")
+        folder = [bench_settings.knowledge_dir / course]
+
+        cold = container.ingestor.ingest(folder, course)
+        rows.append(_row("ingest: cold, whole course", [cold.seconds], chunks=cold.chunks))
+        again = container.ingestor.ingest(folder, course)
+        rows.append(
+            _row("ingest: unchanged re-ingest", [again.seconds], re_embedded=again.embedded)
+        )
+
+        queries = [clean_query(q.question, 100_000) for q in load_questions(EVAL_FILE)] * (
+            1 if quick else 5
+        )
+        searcher = container.searcher
+        for mode in ("hybrid", "dense", "bm25"):
+            searcher.search(queries[0], course, mode=mode)  # builds the BM25 index
+            samples = []
+            for query in queries:
+                container.embedder.embed_query.cache_clear()  # no cache hits: honest numbers
+                started = time.perf_counter()
+                searcher.search(query, course, mode=mode)
+                samples.append(time.perf_counter() - started)
+            rows.append(_row(f"search: warm {mode}", samples))
+        vector = container.embedder.embed([queries[0]])[0]
+        rows.append(
+            _row(
+                "floor: embed query (ONNX)",
+                _timed(lambda: container.embedder.embed([queries[1]]), len(queries)),
+            )
+        )
+        rows.append(
+            _row(
+                "floor: one Chroma query",
+                _timed(lambda: container.index.query(course, vector, 30), len(queries)),
+            )
+        )
+
+        env = {
+            **os.environ,
+            "STUDYBOT_DATA_DIR": scratch,
+            "STUDYBOT_MODELS_PATH": str(bench_settings.models_dir),
+            "STUDYBOT_KNOWLEDGE_DIR": str(bench_settings.knowledge_dir),
+        }
+        query = "why add randomness to retry delays"
+        command = [sys.executable, "-m", "bot", "search", query, "--course", course]
+        cold_runs = _timed(
+            lambda: subprocess.run(command, env=env, capture_output=True, check=True),
+            2 if quick else 5,
+        )
+        rows.append(_row("search: cold `studybot search` (wall)", cold_runs))
+    return rows

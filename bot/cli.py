@@ -1,0 +1,297 @@
+"""The `studybot` command line: ingest, search, eval and model management."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bot.config import REPO_ROOT, Settings
+from bot.core.errors import InputError
+from bot.core.text import clean_query
+
+app = typer.Typer(
+    help="Studybot: a study assistant for a course on distributed systems.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+model_app = typer.Typer(help="Manage the embedding model.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+logger = logging.getLogger("bot")
+
+DEFAULT_EVAL_FILE = REPO_ROOT / "tests" / "eval" / "questions.jsonl"
+
+
+class _State:
+    """Per-invocation state: the composition root, built on first use."""
+
+    container: Any = None
+
+
+def _container() -> Any:
+    if _State.container is None:
+        from bot.wiring import Container
+
+        _State.container = Container(Settings())
+    return _State.container
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr, shown only once there is work to report."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err)
+    tasks: list[Any] = []
+
+    def update(done: int, total: int) -> None:
+        if not tasks:
+            bar.start()
+            tasks.append(bar.add_task(label, total=total))
+        bar.update(tasks[0], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if tasks:
+            bar.stop()
+
+
+def _ready_course(course: str | None) -> str:
+    """Resolve the course and index the bundled material on first use."""
+    container = _container()
+    name = container.catalog.resolve(course)
+    if container.index.count(name) == 0 and name in container.catalog.bundled():
+        with _progress(f"First run: indexing {name}") as progress:
+            report = container.catalog.ensure_indexed(name, progress)
+        if report:
+            err.print(escape(report.summary()))
+    return name
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders (default: every bundled course).")
+    ] = None,
+    course: Annotated[str | None, typer.Option(help="Course to ingest into.")] = None,
+) -> None:
+    """Add or update course material (.md .txt .html .pdf); only changed chunks are re-embedded."""
+    container = _container()
+    if paths:
+        # A course folder named on its own ingests into the course of that name.
+        name = course or (paths[0].name if len(paths) == 1 and paths[0].is_dir() else None)
+        jobs = [(paths, name or container.settings.default_course)]
+    elif course:
+        jobs = [([container.settings.knowledge_dir / course], course)]
+    else:
+        jobs = [([container.settings.knowledge_dir / c], c) for c in container.catalog.bundled()]
+        if not jobs:
+            raise InputError(f"no course folders in {container.settings.knowledge_dir}")
+    skipped = 0
+    for job_paths, job_course in jobs:
+        from bot.retrieval.index import validate_course
+
+        validate_course(job_course)
+        with _progress(f"Embedding {job_course}") as progress:
+            report = container.ingestor.ingest(list(job_paths), job_course, progress)
+        for file, reason in report.skipped:
+            err.print(f"skipped {escape(file)}: {escape(reason)}")
+        skipped += len(report.skipped)
+        out.print(escape(report.summary()))
+    if skipped:
+        raise InputError(f"{skipped} file(s) could not be read and were skipped")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option(min=1, max=50, help="How many passages.")] = 5,
+    course: Annotated[str | None, typer.Option(help="Course to search.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Find the course passages that answer QUERY (hybrid dense + BM25 search)."""
+    container = _container()
+    text = clean_query(query, container.settings.retrieval.max_query_chars)
+    name = _ready_course(course)
+    result = container.searcher.search(text, name, k=k)
+    if as_json:
+        _print_json([p.to_source() for p in result.passages] if result.in_scope else [])
+        return
+    if not result.in_scope:
+        nearest = ", ".join(dict.fromkeys(p.chunk.title for p in result.passages[:3]))
+        out.print(
+            f"Nothing in {name} covers that closely. Nearest topics: {escape(nearest) or 'none'}."
+        )
+        return
+    for rank, passage in enumerate(result.passages, 1):
+        snippet = " ".join(passage.chunk.text.split())
+        snippet = snippet[:280] + ("..." if len(snippet) > 280 else "")
+        out.print(
+            f"[bold]{rank}. {escape(passage.chunk.section)}[/bold]  "
+            f"[dim]{escape(passage.chunk.path)} · score {passage.score:.2f}[/dim]"
+        )
+        out.print(f"   {escape(snippet)}\n")
+
+
+@app.command("eval")
+def evaluate(
+    file: Annotated[Path, typer.Argument(help="JSONL eval set.")] = DEFAULT_EVAL_FILE,
+    course: Annotated[str | None, typer.Option(help="Course to evaluate.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Measure retrieval: recall@1/3/5 and MRR, hybrid vs dense-only vs BM25-only."""
+    from bot.retrieval.evaluation import KS, evaluate, load_questions
+
+    container = _container()
+    questions = load_questions(file)
+    name = _ready_course(course)
+    report = evaluate(
+        container.searcher, questions, name, container.settings.retrieval.min_similarity
+    )
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    table = Table(title=f"Retrieval on {file.name} ({report.overall['hybrid'].questions} in scope)")
+    table.add_column("mode")
+    for k in KS:
+        table.add_column(f"recall@{k}", justify="right")
+    table.add_column("MRR", justify="right")
+    for mode, scores in report.overall.items():
+        table.add_row(mode, *(f"{scores.recall(k):.3f}" for k in KS), f"{scores.mrr:.3f}")
+    out.print(table)
+    per_concept = Table(title="recall@5 per concept")
+    per_concept.add_column("concept")
+    per_concept.add_column("n", justify="right")
+    for mode in report.overall:
+        per_concept.add_column(mode, justify="right")
+    for concept, group in sorted(report.by_concept.items()):
+        per_concept.add_row(
+            concept,
+            str(group["hybrid"].questions),
+            *(f"{group[m].recall(5):.3f}" for m in report.overall),
+        )
+    out.print(per_concept)
+    out.print(
+        f"Abstention at similarity < {report.threshold:.2f}: "
+        f"{report.off_topic_abstained}/{report.off_topic} off-topic abstained, "
+        f"{len(report.in_scope_abstained)} in-scope wrongly abstained "
+        f"(best threshold on this set: {report.best_threshold():.3f})"
+    )
+    for question in report.in_scope_abstained:
+        out.print(f"  wrongly abstained: {escape(question)}")
+
+
+@app.command()
+def courses() -> None:
+    """List the courses and how many chunks each has indexed."""
+    container = _container()
+    for name in container.catalog.known():
+        marker = " (default)" if name == container.settings.default_course else ""
+        out.print(f"{name}{marker}: {container.index.count(name)} chunks indexed")
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option(help="Fewer repetitions (under 2 minutes).")] = False,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+) -> None:
+    """Measure ingest and search speed on this machine (median, p95, p99)."""
+    from bot.bench import run_bench
+
+    rows = run_bench(Settings(), quick)
+    table = Table(title=f"studybot bench ({'quick' if quick else 'full'}, {os.cpu_count()} cores)")
+    for column in ("scenario", "n", "median ms", "p95 ms", "p99 ms", "notes"):
+        table.add_column(column, justify="left" if column in {"scenario", "notes"} else "right")
+    for row in rows:
+        notes = ", ".join(f"{k}={v}" for k, v in row.notes.items())
+        table.add_row(
+            row.scenario,
+            str(row.n),
+            f"{row.median_ms:.2f}",
+            f"{row.p95_ms:.2f}",
+            f"{row.p99_ms:.2f}",
+            notes,
+        )
+    out.print(table)
+    if json_file:
+        json_file.write_text(json.dumps([r.as_dict() for r in rows], indent=2) + "\n")
+
+
+@model_app.command("export")
+def model_export(
+    force: Annotated[bool, typer.Option(help="Export again even if present.")] = False,
+) -> None:
+    """Export all-MiniLM-L6-v2 to ONNX in the data dir (needs torch; done once)."""
+    from bot.retrieval.embedding import onnx_model_path
+    from bot.retrieval.model_export import export_onnx
+
+    settings = Settings()
+    path = onnx_model_path(settings.models_dir, export_if_missing=False)
+    if force or not path.exists():
+        export_onnx(path)
+    out.print(f"{path} ({path.stat().st_size / 1e6:.0f} MB)")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code: 0 ok, 2 bad input, 1 anything else."""
+    _State.container = None
+    try:
+        result = app(
+            args=list(argv) if argv is not None else None,
+            prog_name="studybot",
+            standalone_mode=False,
+        )
+        return result if isinstance(result, int) else 0
+    except InputError as exc:
+        err.print(f"studybot: {escape(str(exc))}", soft_wrap=True)
+        return 2
+    except typer.TyperException as exc:  # usage errors: unknown command, bad option value
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if format_message else str(exc)
+        err.print(f"studybot: {escape(message)} (see studybot --help)", soft_wrap=True)
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("studybot: interrupted")
+        return 130
+    except Exception as exc:
+        logger.debug("unexpected failure", exc_info=True)
+        err.print(f"studybot: failed: {escape(type(exc).__name__)}: {escape(str(exc))[:300]}")
+        return 1
+    finally:
+        _State.container = None
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

@@ -1,0 +1,80 @@
+"""One typed Settings object for the whole bot, read from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "studybot"
+
+
+class ChromaSettings(BaseSettings):
+    """Where the vector index lives: embedded in the data dir, or a Chroma server.
+
+    Read from the conventional CHROMA_HOST / CHROMA_PORT variables.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CHROMA_", extra="ignore")
+
+    host: str | None = None
+    port: int = 8000
+
+
+class EmbeddingSettings(BaseModel):
+    """Which embedding backend serves all-MiniLM-L6-v2."""
+
+    backend: Literal["onnx", "sentence-transformers"] = "onnx"
+    threads: int = 2
+    batch_size: int = 32
+
+
+class RetrievalSettings(BaseModel):
+    """Hybrid search and chunking parameters."""
+
+    k: int = 5
+    candidates: int = 30
+    rrf_k: int = 60
+    # Cosine similarity of the best dense hit below which a query is out of scope;
+    # calibrated on tests/eval/questions.jsonl (see `studybot eval`).
+    min_similarity: float = 0.25
+    chunk_chars: int = 1000
+    chunk_overlap: int = 150
+    max_query_chars: int = 4000
+
+
+class Settings(BaseSettings):
+    """Everything configurable; build once in the composition root and pass it down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STUDYBOT_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    # Exported model files; defaults to <data_dir>/models.
+    models_path: Path | None = None
+    knowledge_dir: Path = REPO_ROOT / "knowledge"
+    default_course: str = "distributed-systems"
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+
+    @property
+    def models_dir(self) -> Path:
+        """Where exported model files are cached."""
+        return self.models_path or self.data_dir / "models"
+
+    @property
+    def chroma_dir(self) -> Path:
+        """Where the embedded Chroma keeps its files."""
+        return self.data_dir / "chroma"

@@ -1,0 +1,1 @@
+"""Platform-free core: no Slack or Discord imports here."""

@@ -1,0 +1,1 @@
+"""Retrieval: load and chunk course material, index it in Chroma, search it."""

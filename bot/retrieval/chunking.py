@@ -1,0 +1,71 @@
+"""Heading-aware chunking: split Markdown by headings, then cap each piece's size."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+from bot.core.models import Chunk
+from bot.retrieval.loaders import LoadedDocument
+
+_HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
+
+
+def chunk_document(
+    document: LoadedDocument,
+    *,
+    course: str,
+    path: str,
+    source: Path,
+    chunk_chars: int,
+    chunk_overlap: int,
+) -> list[Chunk]:
+    """Split a document into chunks that keep their heading path and get stable ids."""
+    # Imported here: it pulls in langchain-core, which only ingestion needs.
+    from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
+
+    by_heading = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=True)
+    by_size = RecursiveCharacterTextSplitter(chunk_size=chunk_chars, chunk_overlap=chunk_overlap)
+    seen: Counter[str] = Counter()
+    chunks = []
+    for piece in by_heading.split_text(document.markdown):
+        headings = [piece.metadata[key] for _, key in _HEADERS if key in piece.metadata]
+        if "h1" not in piece.metadata:
+            headings.insert(0, document.title)
+        section = " > ".join(h.strip() for h in headings if h.strip())
+        for text in by_size.split_text(piece.page_content):
+            text = text.strip()
+            if not text:
+                continue
+            # The id depends on where the text sits, not on what it says, so an edit
+            # replaces the chunk in place; a repeated heading gets its own ordinal.
+            ordinal = seen[section]
+            seen[section] += 1
+            chunk_id = hashlib.sha1(f"{course}|{path}|{section}|{ordinal}".encode()).hexdigest()
+            fields = {
+                "course": course,
+                "path": path,
+                "title": document.title,
+                "lesson": document.lesson,
+                "section": section,
+                "concepts": document.concepts,
+                "text": text,
+            }
+            content_hash = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+            chunks.append(
+                Chunk(
+                    id=chunk_id[:24],
+                    course=course,
+                    path=path,
+                    source=str(source),
+                    title=document.title,
+                    lesson=document.lesson,
+                    section=section,
+                    concepts=document.concepts,
+                    text=text,
+                    content_hash=content_hash[:32],
+                )
+            )
+    return chunks

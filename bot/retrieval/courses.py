@@ -1,0 +1,49 @@
+"""Which courses exist, and indexing a bundled course on first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.core.errors import NotFoundError
+from bot.retrieval.index import VectorIndex, validate_course
+from bot.retrieval.ingest import Ingestor, IngestReport, Progress
+
+
+class CourseCatalog:
+    """Courses are folders under the knowledge dir, plus any collection already indexed."""
+
+    def __init__(
+        self, index: VectorIndex, ingestor: Ingestor, knowledge_dir: Path, default_course: str
+    ) -> None:
+        self._index = index
+        self._ingestor = ingestor
+        self.knowledge_dir = knowledge_dir
+        self.default_course = default_course
+
+    def bundled(self) -> list[str]:
+        """Course folders shipped in the knowledge dir."""
+        if not self.knowledge_dir.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.knowledge_dir.iterdir()
+            if p.is_dir() and not p.name.startswith(".")
+        )
+
+    def known(self) -> list[str]:
+        """Every course a student can ask about."""
+        return sorted(set(self.bundled()) | set(self._index.courses()))
+
+    def resolve(self, course: str | None) -> str:
+        """The course to use: the one named, else the default; unknown names are refused."""
+        name = validate_course((course or self.default_course).strip().lower())
+        known = self.known()
+        if name not in known:
+            raise NotFoundError(f"unknown course {name!r} (known: {', '.join(known) or 'none'})")
+        return name
+
+    def ensure_indexed(self, course: str, progress: Progress | None = None) -> IngestReport | None:
+        """Ingest a bundled course whose index is empty (first run on a fresh machine)."""
+        if self._index.count(course) or course not in self.bundled():
+            return None
+        return self._ingestor.ingest([self.knowledge_dir / course], course, progress)

@@ -1,0 +1,171 @@
+"""The Chroma vector index: one collection per course, embedded or on a Chroma server."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from bot.core.errors import InputError
+from bot.core.models import Chunk
+from bot.retrieval.embedding import Embedder
+
+logger = logging.getLogger(__name__)
+
+COURSE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
+_COLLECTION_PREFIX = "course-"
+_PAGE = 500
+
+
+def validate_course(course: str) -> str:
+    """Return the course name if it is a valid slug, else raise InputError."""
+    if not COURSE_NAME.match(course or ""):
+        raise InputError(
+            f"invalid course name {course[:60]!r}: use lowercase letters, digits and dashes"
+        )
+    return course
+
+
+@register_embedding_function
+class StudybotEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Chroma-facing wrapper around the bot's embedder.
+
+    Chroma rebuilds the embedding function from its config on many calls, so
+    build_from_config hands back the live instance instead of loading a model.
+    """
+
+    _live: StudybotEmbeddingFunction | None = None
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+        StudybotEmbeddingFunction._live = self
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(self._embedder.embed(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "studybot-minilm"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model": "all-MiniLM-L6-v2"}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> StudybotEmbeddingFunction:
+        if StudybotEmbeddingFunction._live is None:
+            raise ValueError("the studybot embedding function has not been created yet")
+        return StudybotEmbeddingFunction._live
+
+    def default_space(self) -> str:  # type: ignore[override]
+        return "cosine"
+
+
+class VectorIndex:
+    """Course collections in Chroma; the only module that talks to Chroma."""
+
+    def __init__(self, client: ClientAPI, embedder: Embedder) -> None:
+        self._client = client
+        self._function = StudybotEmbeddingFunction(embedder)
+        self._open: dict[str, Collection] = {}
+
+    def courses(self) -> list[str]:
+        """Courses that have a collection."""
+        names = (c if isinstance(c, str) else c.name for c in self._client.list_collections())
+        return sorted(
+            n[len(_COLLECTION_PREFIX) :] for n in names if n.startswith(_COLLECTION_PREFIX)
+        )
+
+    def _collection(
+        self, course: str, create: bool = False, fresh: bool = False
+    ) -> Collection | None:
+        """Open a course's collection; handles are cached unless `fresh` metadata is needed."""
+        if not fresh and course in self._open:
+            return self._open[course]
+        name = _COLLECTION_PREFIX + validate_course(course)
+        if create:
+            collection = self._client.get_or_create_collection(
+                name,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"version": "0"},
+                embedding_function=self._function,  # type: ignore[arg-type]
+            )
+        else:
+            try:
+                collection = self._client.get_collection(name, embedding_function=self._function)  # type: ignore[arg-type]
+            except Exception:  # chromadb raises NotFoundError or ValueError by version/mode
+                return None
+        self._open[course] = collection
+        return collection
+
+    def count(self, course: str) -> int:
+        """Number of chunks indexed for a course (0 if it has no collection)."""
+        collection = self._collection(course)
+        return collection.count() if collection else 0
+
+    def version(self, course: str) -> str | None:
+        """A stamp that changes whenever an ingest changes the course's chunks."""
+        collection = self._collection(course, fresh=True)
+        return str((collection.metadata or {}).get("version")) if collection else None
+
+    def chunks(self, course: str) -> Iterator[Chunk]:
+        """Every chunk of a course, paged."""
+        collection = self._collection(course)
+        if collection is None:
+            return
+        offset = 0
+        while True:
+            page = collection.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
+            for chunk_id, text, meta in zip(
+                page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
+            ):
+                yield Chunk.from_record(chunk_id, text or "", dict(meta))
+            if len(page["ids"]) < _PAGE:
+                return
+            offset += _PAGE
+
+    def upsert(self, course: str, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+        """Insert or replace chunks with their precomputed embeddings."""
+        collection = self._collection(course, create=True)
+        assert collection is not None
+        collection.upsert(
+            ids=[c.id for c in chunks],
+            embeddings=embeddings,
+            documents=[c.text for c in chunks],
+            metadatas=[c.metadata() for c in chunks],
+        )
+
+    def delete(self, course: str, ids: Sequence[str]) -> None:
+        """Remove chunks by id."""
+        collection = self._collection(course)
+        if collection is not None and ids:
+            collection.delete(ids=list(ids))
+
+    def bump_version(self, course: str) -> None:
+        """Mark the course as changed so searchers rebuild their lexical index."""
+        collection = self._collection(course, create=True)
+        assert collection is not None
+        collection.modify(metadata={"version": f"{time.time_ns()}"})
+
+    def query(self, course: str, embedding: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """Nearest chunks to a query vector: (chunk id, cosine similarity), best first."""
+        collection = self._collection(course)
+        if collection is None:
+            return []
+        result = collection.query(
+            query_embeddings=[embedding],
+            n_results=n,
+            # One collection per course already isolates courses; the filter inside
+            # the query is the second wall, so a mislabelled chunk can never leak.
+            where={"course": course},
+            include=["distances"],
+        )
+        distances = (result["distances"] or [[]])[0]
+        return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], distances, strict=True)]

@@ -1,0 +1,101 @@
+"""Hybrid search: dense (Chroma) and BM25 rankings fused by reciprocal rank fusion."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.config import RetrievalSettings
+from bot.core.models import Passage, SearchResult
+from bot.retrieval.embedding import Embedder
+from bot.retrieval.index import VectorIndex
+from bot.retrieval.lexical import LexicalIndex
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+
+@dataclass
+class _CourseCache:
+    version: str | None
+    checked_at: float
+    lexical: LexicalIndex
+    position: dict[str, int]
+
+
+class HybridSearcher:
+    """Ranks a course's chunks for a query and decides whether the query is in scope."""
+
+    # How long a searcher trusts its BM25 index before asking Chroma whether an
+    # ingest has changed the course (a long-running bot sees new material soon).
+    REFRESH_SECONDS = 5.0
+
+    def __init__(self, index: VectorIndex, embedder: Embedder, settings: RetrievalSettings) -> None:
+        self._index = index
+        self._embedder = embedder
+        self._settings = settings
+        self._cache: dict[str, _CourseCache] = {}
+
+    def _course(self, course: str) -> _CourseCache:
+        now = time.monotonic()
+        cached = self._cache.get(course)
+        if cached and now - cached.checked_at < self.REFRESH_SECONDS:
+            return cached
+        version = self._index.version(course)
+        if cached and cached.version == version:
+            cached.checked_at = now
+            return cached
+        lexical = LexicalIndex(list(self._index.chunks(course)))
+        position = {c.id: i for i, c in enumerate(lexical.chunks)}
+        self._cache[course] = _CourseCache(version, now, lexical, position)
+        return self._cache[course]
+
+    def search(
+        self, query: str, course: str, k: int | None = None, mode: Mode = "hybrid"
+    ) -> SearchResult:
+        """Top-k passages (one per section) for an already-cleaned query."""
+        k = k or self._settings.k
+        state = self._course(course)
+        chunks = state.lexical.chunks
+        if not chunks:
+            return SearchResult(query=query, course=course, in_scope=False)
+        n = min(self._settings.candidates, len(chunks))
+
+        similarity: dict[int, float] = {}
+        for chunk_id, sim in self._index.query(course, self._embedder.embed_query(query), n):
+            if chunk_id in state.position:
+                similarity[state.position[chunk_id]] = sim
+        dense = sorted(similarity, key=similarity.__getitem__, reverse=True)
+        lexical = [pos for pos, _ in state.lexical.search(query, n)] if mode != "dense" else []
+
+        rankings = {"hybrid": [dense, lexical], "dense": [dense], "bm25": [lexical]}[mode]
+        rrf_k = self._settings.rrf_k
+        fused: dict[int, float] = {}
+        for ranking in rankings:
+            for rank, pos in enumerate(ranking):
+                fused[pos] = fused.get(pos, 0.0) + 1.0 / (rrf_k + rank + 1)
+        # Normalise so that 1.0 means "ranked first by every retriever used".
+        best_possible = len(rankings) / (rrf_k + 1)
+
+        passages: list[Passage] = []
+        seen_sections: set[tuple[str, str]] = set()
+        for pos in sorted(fused, key=fused.__getitem__, reverse=True):
+            chunk = chunks[pos]
+            # One passage per section: three chunks of one section crowd out others.
+            if (chunk.path, chunk.section) in seen_sections:
+                continue
+            seen_sections.add((chunk.path, chunk.section))
+            passages.append(Passage(chunk, fused[pos] / best_possible, similarity.get(pos)))
+            if len(passages) == k:
+                break
+        best = max(similarity.values(), default=0.0)
+        return SearchResult(
+            query=query,
+            course=course,
+            passages=passages,
+            in_scope=best >= self._settings.min_similarity,
+            best_similarity=best,
+        )
