@@ -14,7 +14,7 @@ $(BIN)/studybot: pyproject.toml
 install: $(BIN)/studybot
 
 demo: install
-	$(BIN)/studybot search "why add randomness to retry delays"
+	$(BIN)/studybot ask "why add randomness to retry delays"
 
 test: install
 	$(BIN)/ruff check bot tests

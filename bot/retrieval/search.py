@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.config import RetrievalSettings
-from bot.core.models import Passage, SearchResult
+from bot.core.models import Chunk, Passage, SearchResult
 from bot.retrieval.embedding import Embedder
 from bot.retrieval.index import VectorIndex
 from bot.retrieval.lexical import LexicalIndex
@@ -52,6 +52,13 @@ class HybridSearcher:
         position = {c.id: i for i, c in enumerate(lexical.chunks)}
         self._cache[course] = _CourseCache(version, now, lexical, position)
         return self._cache[course]
+
+    def section_chunks(self, chunk: Chunk) -> list[Chunk]:
+        """Every chunk of the section a chunk belongs to, in order."""
+        state = self._course(chunk.course)
+        return [
+            c for c in state.lexical.chunks if c.path == chunk.path and c.section == chunk.section
+        ]
 
     def search(
         self, query: str, course: str, k: int | None = None, mode: Mode = "hybrid"

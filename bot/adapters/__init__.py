@@ -1,0 +1,1 @@
+"""Adapters: translate platform messages to core Incoming and core Replies back."""

@@ -1,0 +1,335 @@
+"""The service every adapter calls: ask, templates, course choice, content gaps."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+
+from bot.core.errors import NotAllowedError, StateUnavailableError
+from bot.core.extractive import SentenceSelector
+from bot.core.models import Address, Incoming, Passage, Reply, TemplateFill, Turn
+from bot.core.routing import CONCEPT_TITLES, route_concept, wants_template
+from bot.core.safety import SecretRedactor, safe_text
+from bot.core.slots import extract_slots
+from bot.core.text import clean_query
+from bot.state.conversations import (
+    ConversationStore,
+    CourseChoices,
+    Gap,
+    GapLog,
+    PendingTemplate,
+)
+from bot.templates import PromptLibrary, PromptTemplate
+
+if TYPE_CHECKING:
+    from bot.llm import LLMClient
+    from bot.retrieval.courses import CourseCatalog
+    from bot.retrieval.search import HybridSearcher
+
+logger = logging.getLogger(__name__)
+
+TokenSink = Callable[[str], None]
+
+HISTORY_UNAVAILABLE = (
+    "My conversation memory is unreachable right now, so I answered without our earlier messages."
+)
+_FOLLOW_UP = re.compile(
+    r"^(and|but|also|what about|how about|same for)\b|\b(it|that|this|those|them|the \w+ part)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class _Context:
+    """What one question carries through the pipeline."""
+
+    incoming: Incoming
+    text: str
+    course: str
+    history: list[Turn] = field(default_factory=list)
+    pending: PendingTemplate | None = None
+    state_ok: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+class Assistant:
+    """Answers from the course, routes concepts, fills templates, remembers threads."""
+
+    def __init__(
+        self,
+        *,
+        searcher: HybridSearcher,
+        catalog: CourseCatalog,
+        prompts: PromptLibrary,
+        selector: SentenceSelector,
+        conversations: ConversationStore,
+        gaps: GapLog,
+        course_choices: CourseChoices,
+        redactor: SecretRedactor,
+        max_question_chars: int,
+        llm: LLMClient | None = None,
+    ) -> None:
+        self._searcher = searcher
+        self._catalog = catalog
+        self.prompts = prompts
+        self._selector = selector
+        self._conversations = conversations
+        self._gaps = gaps
+        self._course_choices = course_choices
+        self._redact = redactor
+        self._max_chars = max_question_chars
+        self.llm = llm
+
+    # -- courses ---------------------------------------------------------------
+
+    def course_for(self, incoming: Incoming) -> str:
+        """The course to answer from: explicit, else the channel's, else the tenant's."""
+        if incoming.course:
+            return self._catalog.resolve(incoming.course)
+        try:
+            chosen = self._course_choices.for_channel(
+                incoming.address.tenant_key, incoming.address.channel
+            )
+        except RedisError:
+            chosen = None  # AP: fall back to the default course
+        if chosen and chosen in self._catalog.known():
+            return chosen
+        return self._catalog.resolve(None)
+
+    def set_course(self, address: Address, course: str, is_admin: bool, channel: bool) -> str:
+        """Set the channel's (or the tenant's) course; managers only."""
+        if not is_admin:
+            raise NotAllowedError("only channel managers can change the course")
+        name = self._catalog.resolve(course)
+        try:
+            self._course_choices.set(address.tenant_key, name, address.channel if channel else None)
+        except RedisError as exc:
+            raise StateUnavailableError("the course setting could not be saved; try again") from exc
+        return name
+
+    # -- conversation ----------------------------------------------------------
+
+    def reset(self, incoming: Incoming) -> None:
+        """Forget a thread's history and pending template."""
+        self._conversations.reset(*self._thread_key(incoming))
+
+    def gaps(self, address: Address, limit: int = 50) -> list[Gap]:
+        """Questions the course does not cover, newest first."""
+        return self._gaps.newest(address.tenant_key, limit)
+
+    @staticmethod
+    def _thread_key(incoming: Incoming) -> tuple[str, str, str]:
+        return incoming.address.tenant_key, incoming.user, incoming.thread
+
+    def _load_state(self, ctx: _Context) -> None:
+        try:
+            ctx.history = self._conversations.history(*self._thread_key(ctx.incoming))
+            ctx.pending = self._conversations.pending(*self._thread_key(ctx.incoming))
+        except RedisError as exc:
+            logger.warning("conversation state unavailable: %s", type(exc).__name__)
+            ctx.state_ok = False
+            ctx.notes.append(HISTORY_UNAVAILABLE)
+
+    def _save_turns(self, ctx: _Context, reply: Reply) -> None:
+        if not ctx.state_ok:
+            return
+        try:
+            self._conversations.append(
+                *self._thread_key(ctx.incoming),
+                Turn("student", ctx.text, reply.concept),
+                Turn("bot", reply.answer[:2000], reply.concept),
+            )
+        except RedisError:
+            logger.warning("could not save the conversation turn")
+
+    def _save_pending(self, ctx: _Context, pending: PendingTemplate | None) -> None:
+        if not ctx.state_ok:
+            return
+        try:
+            key = self._thread_key(ctx.incoming)
+            if pending:
+                self._conversations.set_pending(*key, pending)
+            elif ctx.pending:
+                self._conversations.clear_pending(*key)
+        except RedisError:
+            logger.warning("could not save the pending template")
+
+    # -- asking ----------------------------------------------------------------
+
+    def ask(
+        self,
+        incoming: Incoming,
+        on_token: TokenSink | None = None,
+        template_id: str | None = None,
+    ) -> Reply:
+        """Answer a question (or a reply to a slot question) from the course."""
+        text = clean_query(incoming.text, self._max_chars)
+        forced = self.prompts.template(template_id) if template_id else None
+        course = self.course_for(incoming)
+        self._catalog.ensure_indexed(course)
+        ctx = _Context(incoming, text, course)
+        self._load_state(ctx)
+
+        template, slots, question = forced, {}, text
+        if forced is None and ctx.pending and ctx.pending.course == course:
+            pending_template = self.prompts.get(ctx.pending.template_id)
+            answering = ctx.pending.missing[0] if ctx.pending.missing else None
+            if _looks_like_slot_answer(text):
+                new = extract_slots(pending_template, text, answering=answering)
+                if any(name in new for name in ctx.pending.missing):
+                    template = pending_template
+                    slots = {**ctx.pending.slots, **new}
+                    question = ctx.pending.question
+
+        retrieval_query = question
+        result = self._searcher.search(question, course)
+        if question == text and ctx.history and _FOLLOW_UP.search(text):
+            # "and what about the payments part?" means little alone: try it with the
+            # previous question and keep whichever retrieval is more confident.
+            last = next((t.text for t in reversed(ctx.history) if t.role == "student"), "")
+            combined = self._searcher.search(f"{last} {text}", course)
+            if combined.best_similarity > result.best_similarity + 0.05:
+                retrieval_query, result = f"{last} {text}", combined
+        concept = route_concept(retrieval_query, result.passages, result.in_scope)
+        if concept is None and template is not None:
+            concept = template.concept
+
+        if concept is None:
+            reply = self._abstain(ctx, result.passages)
+        else:
+            passages = result.passages
+            if template is None and wants_template(text):
+                template = self.prompts.for_concept(concept)
+            fill = self._fill_template(ctx, template, slots, question) if template else None
+            reply = self._answer(ctx, question, concept, passages, fill, on_token)
+        self._save_turns(ctx, reply)
+        return reply
+
+    def _fill_template(
+        self, ctx: _Context, template: PromptTemplate, slots: dict[str, Any], question: str
+    ) -> TemplateFill:
+        found = extract_slots(template, ctx.text)
+        if self.llm and (template.missing({**slots, **found})):
+            try:
+                found = {**self.llm.extract_slots(template, ctx.text), **found}
+            except Exception as exc:  # rules already ran; the model is a bonus
+                logger.info("LLM slot extraction skipped: %s", exc)
+        slots = {**slots, **found}
+        slots = {s.name: slots[s.name] for s in template.slots if slots.get(s.name)}
+        missing = template.missing(slots)
+        prompt = None if missing else template.render(slots)
+        pending = (
+            PendingTemplate(template.id, slots, missing, question, ctx.course) if missing else None
+        )
+        self._save_pending(ctx, pending)
+        return TemplateFill(template.id, slots, missing, prompt)
+
+    def _abstain(self, ctx: _Context, passages: list[Passage]) -> Reply:
+        nearest = list(dict.fromkeys(p.chunk.section.split(" > ")[-1] for p in passages[:3]))
+        topics = "; ".join(nearest[:3])
+        answer = (
+            "That doesn't look like something this course covers, so I'd rather not guess. "
+            + (f"The nearest topics I know are: {topics}." if topics else "")
+        )
+        if ctx.state_ok:
+            try:
+                self._gaps.record(ctx.incoming.address.tenant_key, ctx.text)
+            except RedisError:
+                logger.warning("could not record the content gap")
+        return self._finish(
+            Reply(answer=answer, mode="extractive", in_scope=False, concept=None, notes=ctx.notes)
+        )
+
+    def _answer(
+        self,
+        ctx: _Context,
+        question: str,
+        concept: str,
+        passages: list[Passage],
+        fill: TemplateFill | None,
+        on_token: TokenSink | None,
+    ) -> Reply:
+        mode, body = "extractive", None
+        if self.llm and (fill is None or not fill.missing):
+            from bot.llm import LLMUnavailable
+
+            try:
+                body = self.llm.answer(
+                    question,
+                    ctx.course,
+                    passages,
+                    ctx.history,
+                    fill.prompt if fill else None,
+                    on_token,
+                )
+                mode = "llm"
+            except LLMUnavailable as exc:
+                ctx.notes.append(f"Answered straight from the course notes: {exc.reason}.")
+        if body is None:
+            body = " ".join(self._selector.select(_without_slots(question, fill), passages))
+        sections = [body]
+        if fill:
+            sections.append(self._template_text(fill))
+        reply = Reply(
+            answer="\n\n".join(s for s in sections if s),
+            mode=mode,
+            in_scope=True,
+            concept=concept,
+            passages=passages,
+            template=fill,
+            followups=self._followups(concept, passages, fill),
+            notes=ctx.notes,
+            citations=list(dict.fromkeys(p.citation for p in passages[:3])),
+        )
+        return self._finish(reply)
+
+    def _template_text(self, fill: TemplateFill) -> str:
+        template = self.prompts.get(fill.id)
+        system = fill.slots.get("system")
+        target = f" for **{system}**" if system else ""
+        if fill.missing:
+            asks = "\n".join(
+                f"- **{name.replace('_', ' ')}**: {template.slot(name).question}"
+                for name in fill.missing
+            )
+            return f"To fill the *{template.title}* prompt{target}, I still need:\n{asks}"
+        return (
+            f"Here is the *{template.title}* prompt filled in{target}. "
+            f"Paste it into any AI assistant:\n\n```text\n{fill.prompt}```"
+        )
+
+    def _followups(
+        self, concept: str, passages: list[Passage], fill: TemplateFill | None
+    ) -> list[str]:
+        suggestions = [
+            f"Tell me more about {p.chunk.section.split(' > ')[-1]}" for p in passages[1:3]
+        ]
+        template = self.prompts.for_concept(concept)
+        if template and not fill:
+            suggestions.insert(0, f"Apply {CONCEPT_TITLES[concept]} to my own system")
+        return suggestions[:3]
+
+    def _finish(self, reply: Reply) -> Reply:
+        reply.answer = self._redact(safe_text(reply.answer))
+        reply.notes = [self._redact(safe_text(n)) for n in reply.notes]
+        return reply
+
+
+def _looks_like_slot_answer(text: str) -> bool:
+    """A reply to "which data types?" rather than a new question."""
+    return "?" not in text and len(text.split()) <= 60
+
+
+def _without_slots(question: str, fill: TemplateFill | None) -> str:
+    """The question minus the student's own system and lists, to explain the concept itself."""
+    if not fill:
+        return question
+    for value in fill.slots.values():
+        for item in value if isinstance(value, list) else [value]:
+            question = question.replace(str(item), " ")
+    return " ".join(question.split()) or question

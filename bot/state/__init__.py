@@ -1,0 +1,1 @@
+"""State in Redis: conversations, pending templates, content gaps, course choices."""

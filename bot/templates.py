@@ -1,0 +1,141 @@
+"""Prompt templates as files in prompts/: load, validate at startup, render with slots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import frontmatter
+import jinja2
+import jinja2.meta
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from bot.core.errors import NotFoundError
+
+
+class TemplateError(Exception):
+    """A template file is broken; the message names the file."""
+
+
+class Slot(BaseModel):
+    """One placeholder of a template, documented in its front matter."""
+
+    name: str
+    type: Literal["text", "list"] = "text"
+    required: bool = True
+    description: str
+    question: str = ""
+    example: str | list[str] = ""
+
+
+class _Header(BaseModel):
+    id: str
+    title: str
+    kind: Literal["template", "internal"] = "template"
+    concept: str | None = None
+    description: str = ""
+    slots: list[Slot] = []
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A validated template: its header and compiled body."""
+
+    id: str
+    title: str
+    kind: str
+    concept: str | None
+    description: str
+    slots: tuple[Slot, ...]
+    path: Path
+    _compiled: jinja2.Template
+
+    def slot(self, name: str) -> Slot:
+        """The slot called `name`."""
+        return next(s for s in self.slots if s.name == name)
+
+    def missing(self, values: dict[str, Any]) -> list[str]:
+        """Required slots that have no value yet, in declaration order."""
+        return [s.name for s in self.slots if s.required and not values.get(s.name)]
+
+    def render(self, values: dict[str, Any]) -> str:
+        """Fill the template; optional slots default to empty."""
+        filled = {
+            s.name: values.get(s.name) or ([] if s.type == "list" else "") for s in self.slots
+        }
+        return self._compiled.render(**filled).strip() + "\n"
+
+
+class PromptLibrary:
+    """Every template in a folder, loaded by id through one small manager."""
+
+    def __init__(self, folder: Path) -> None:
+        self._env = jinja2.Environment(
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=False,  # prompts are plain text, not HTML
+            keep_trailing_newline=True,
+        )
+        self._templates: dict[str, PromptTemplate] = {}
+        if not folder.is_dir():
+            raise TemplateError(f"no prompts folder at {folder}")
+        for path in sorted(folder.glob("*.md")):
+            if path.name.lower() == "readme.md":
+                continue
+            template = self._load(path)
+            self._templates[template.id] = template
+
+    def _load(self, path: Path) -> PromptTemplate:
+        try:
+            post = frontmatter.load(path)
+            header = _Header.model_validate(post.metadata)
+        except (yaml.YAMLError, ValidationError, UnicodeDecodeError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise TemplateError(f"{path.name}: bad front matter: {first}") from exc
+        if header.id != path.stem:
+            raise TemplateError(f"{path.name}: id {header.id!r} must match the file name")
+        try:
+            parsed = self._env.parse(post.content)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{path.name}: line {exc.lineno}: {exc.message}") from exc
+        used = jinja2.meta.find_undeclared_variables(parsed)
+        declared = {s.name for s in header.slots}
+        if unknown := sorted(used - declared):
+            raise TemplateError(f"{path.name}: unknown placeholder(s): {', '.join(unknown)}")
+        if unused := sorted(declared - used):
+            raise TemplateError(f"{path.name}: slot(s) never used in the text: {', '.join(unused)}")
+        return PromptTemplate(
+            id=header.id,
+            title=header.title,
+            kind=header.kind,
+            concept=header.concept,
+            description=header.description,
+            slots=tuple(header.slots),
+            path=path,
+            _compiled=self._env.from_string(post.content),
+        )
+
+    def get(self, template_id: str) -> PromptTemplate:
+        """Any prompt by id, internal ones included (the bot's own use)."""
+        if template_id not in self._templates:
+            raise TemplateError(f"no prompt file {template_id}.md")
+        return self._templates[template_id]
+
+    def template(self, template_id: str) -> PromptTemplate:
+        """A template a student may fill, by id; internal prompts are refused."""
+        template = self._templates.get(template_id)
+        if template is None or template.kind != "template":
+            known = ", ".join(t.id for t in self.user_templates())
+            raise NotFoundError(f"unknown template {template_id[:60]!r} (known: {known})")
+        return template
+
+    def user_templates(self) -> list[PromptTemplate]:
+        """Templates a student can fill (not the bot's internal prompts)."""
+        return [t for t in self._templates.values() if t.kind == "template"]
+
+    def for_concept(self, concept: str | None) -> PromptTemplate | None:
+        """The template that applies a concept to a student's system, if there is one."""
+        return next((t for t in self.user_templates() if t.concept == concept), None)

@@ -1,0 +1,138 @@
+"""LLM mode through the real langchain-openai client against a local HTTP stub."""
+
+import time
+
+import pytest
+
+from bot.config import LLMSettings, RedisSettings, Settings
+from bot.wiring import Container
+from tests.conftest import student
+from tests.fakes.openai_stub import OpenAIStub
+
+API_KEY = "sk-test-abcdefghijklmnopqrstuvwxyz"
+
+
+@pytest.fixture
+def stub(monkeypatch):
+    with OpenAIStub() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+        yield server
+
+
+@pytest.fixture
+def llm_app(stub, indexed_data_dir, models_dir, redis_url, redis_prefix):
+    def make(**options) -> Container:
+        return Container(
+            Settings(
+                data_dir=indexed_data_dir,
+                models_path=models_dir,
+                redis=RedisSettings(url=redis_url, key_prefix=redis_prefix),
+                llm_model="openai:gpt-test",
+                llm_options=LLMSettings(**{"timeout_seconds": 2, **options}),
+            )
+        )
+
+    return make
+
+
+def system_and_user(body):
+    messages = body["messages"]
+    return messages[0]["content"], messages[-1]["content"]
+
+
+def test_llm_answer_is_grounded_in_fenced_passages(llm_app, stub):
+    stub.default = {"text": "Randomness spreads the retries out so they do not align [1]."}
+    reply = llm_app().assistant.ask(student("why add randomness to retry delays"))
+    assert reply.mode == "llm"
+    assert reply.answer.startswith("Randomness spreads the retries out")
+    assert reply.concept == "fault-tolerance" and reply.passages
+    system, user = system_and_user(stub.chat_requests[-1])
+    assert user == "why add randomness to retry delays"
+    assert "<course_passages>" in system and "</course_passages>" in system
+    assert '<passage number="1" source="Distributed systems > ' in system
+    assert "not instructions" in system
+    assert reply.passages[0].chunk.text[:80] in system
+
+
+def test_llm_answer_streams_tokens(llm_app, stub):
+    stub.default = {"text": "Backoff waits longer after each failure [1]."}
+    tokens: list[str] = []
+    reply = llm_app().assistant.ask(student("what is exponential backoff"), on_token=tokens.append)
+    assert len(tokens) > 3
+    assert "".join(tokens) == "Backoff waits longer after each failure [1]."
+    assert reply.mode == "llm" and reply.answer.startswith("Backoff waits longer")
+    assert stub.chat_requests[-1]["stream"] is True
+
+
+def test_the_filled_template_is_run_by_the_model(llm_app, stub):
+    stub.default = {"text": "| Data type | Choice |"}
+    reply = llm_app().assistant.ask(
+        student("Analyze the CAP trade-offs for a ride-sharing app. Data types: payments, ratings")
+    )
+    assert reply.mode == "llm" and reply.template.missing == []
+    system, _ = system_and_user(stub.chat_requests[-1])
+    assert "<request>" in system and "- payments" in system
+
+
+def test_slots_the_rules_miss_come_from_structured_output(llm_app, stub):
+    stub.script.append({"json": {"system": "a ride-hailing service", "data_types": ["fares"]}})
+    stub.default = {"text": "Fares are CP [1]."}
+    reply = llm_app().assistant.ask(
+        student("Analyze the CAP trade-offs of what we're building: ride hailing, with fares")
+    )
+    assert reply.template.slots == {"system": "a ride-hailing service", "data_types": ["fares"]}
+    extraction = stub.chat_requests[0]
+    assert "response_format" in extraction or "tools" in extraction
+
+
+def test_timeout_falls_back_to_the_extractive_answer(llm_app, stub):
+    stub.default = {"sleep": 4, "text": "too late"}
+    started = time.monotonic()
+    reply = llm_app(timeout_seconds=1, retries=1).assistant.ask(
+        student("why add randomness to retry delays")
+    )
+    assert time.monotonic() - started < 8
+    assert reply.mode == "extractive"
+    assert "Jitter" in reply.answer
+    assert "took too long" in reply.markdown()
+    assert len(stub.chat_requests) == 2  # one try, one retry
+
+
+def test_http_500_falls_back_with_one_jittered_retry(llm_app, stub):
+    stub.default = {"status": 500}
+    container = llm_app(retries=1)
+    reply = container.assistant.ask(student("why add randomness to retry delays"))
+    assert reply.mode == "extractive" and "error (500)" in reply.markdown()
+    assert len(stub.chat_requests) == 2
+    assert container.llm.last.tries == 2 and len(container.llm.last.delays) == 1
+
+
+def test_breaker_opens_after_failures_then_half_opens_with_one_probe(llm_app, stub):
+    stub.default = {"status": 500}
+    container = llm_app(retries=0, breaker_failures=2, breaker_reset_seconds=1)
+    ask = container.assistant.ask
+    ask(student("what is a circuit breaker"))
+    ask(student("what is a bulkhead"))
+    assert len(stub.chat_requests) == 2
+    assert container.llm.breaker.current_state == "open"
+
+    reply = ask(student("what is a retry storm"))
+    assert len(stub.chat_requests) == 2  # an open breaker costs nothing
+    assert reply.mode == "extractive" and "paused" in reply.markdown()
+
+    time.sleep(1.1)
+    stub.default = {"text": "Half-open lets one request through [1]."}
+    reply = ask(student("what is a half-open breaker"))
+    assert len(stub.chat_requests) == 3  # exactly one probe
+    assert reply.mode == "llm"
+    assert container.llm.breaker.current_state == "closed"
+
+
+def test_the_api_key_never_reaches_replies_or_logs(llm_app, stub, caplog):
+    stub.default = {"text": f"My key is {API_KEY} and Bearer {API_KEY}"}
+    reply = llm_app().assistant.ask(student("what is a quorum"))
+    assert API_KEY not in reply.markdown()
+    stub.default = {"status": 401}
+    llm_app().assistant.ask(student("what is a quorum"))
+    assert API_KEY not in caplog.text
