@@ -123,15 +123,20 @@ def test_eval_prints_all_three_modes(cli_env, capsys):
 
 
 @pytest.mark.slow
-def test_installed_command_searches_without_importing_torch(indexed_data_dir, models_dir):
+def test_installed_command_searches_and_asks_without_importing_torch(
+    indexed_data_dir, models_dir, redis_url, redis_prefix
+):
     env = {
         **os.environ,
         "STUDYBOT_DATA_DIR": str(indexed_data_dir),
         "STUDYBOT_MODELS_PATH": str(models_dir),
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": redis_prefix,
     }
     probe = (
         "import sys, json; from bot.cli import run; "
-        "code = run(['search', 'what is a fencing token', '--json']); "
+        "code = run(['search', 'what is a fencing token', '--json']) "
+        "+ run(['ask', 'what is a fencing token']); "
         "print(json.dumps({'code': code, 'torch': 'torch' in sys.modules, "
         "'st': 'sentence_transformers' in sys.modules}))"
     )
