@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 model_app = typer.Typer(help="Manage the embedding model.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
+quiz_app = typer.Typer(help="Quiz yourself: spaced repetition over the course's quiz bank.")
+app.add_typer(quiz_app, name="quiz")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -129,6 +131,12 @@ def ingest(
             err.print(f"skipped {escape(file)}: {escape(reason)}")
         skipped += len(report.skipped)
         out.print(escape(report.summary()))
+        # A whole course folder carries its quiz bank: validate and sync it too.
+        course_folder = (container.settings.knowledge_dir / job_course).resolve()
+        if [Path(p).resolve() for p in job_paths] == [course_folder]:
+            quiz_report = container.catalog.sync_quizzes(job_course)
+            if quiz_report:
+                out.print(escape(quiz_report.summary(job_course)))
     if skipped:
         raise InputError(f"{skipped} file(s) could not be read and were skipped")
 
@@ -263,7 +271,9 @@ def chat(
 
     container = _container()
     _ready_course(course)
-    ConsoleChat(container.assistant, out, user or getpass.getuser(), course).run()
+    ConsoleChat(
+        container.assistant, out, user or getpass.getuser(), course, quiz=container.quiz
+    ).run()
 
 
 @app.command()
@@ -300,6 +310,122 @@ def gaps(
     for gap in found:
         when = datetime.datetime.fromtimestamp(gap.last_asked).strftime("%Y-%m-%d %H:%M")
         out.print(f"{gap.count:>4}x  {when}  {escape(gap.question)}")
+
+
+def _student(user: str | None, course: str | None = None) -> Any:
+    import getpass
+
+    from bot.core.models import Incoming
+
+    return Incoming(_cli_address(), user or getpass.getuser(), "quiz", "quiz", course)
+
+
+UserOption = Annotated[str | None, typer.Option(help="Who is studying (default: you).")]
+CourseOption = Annotated[str | None, typer.Option(help="Course (default: the default course).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@quiz_app.callback(invoke_without_command=True)
+def quiz(
+    ctx: typer.Context,
+    concept: Annotated[str | None, typer.Option(help="Only this concept.")] = None,
+    course: CourseOption = None,
+    user: UserOption = None,
+    stale: Annotated[
+        bool, typer.Option("--stale", help="List items whose source changed.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Get the next quiz question: a due card first, else a new one."""
+    import dataclasses
+
+    if ctx.invoked_subcommand:
+        return
+    container = _container()
+    name = _ready_course(course)
+    if stale:
+        report = container.catalog.sync_quizzes(name)
+        found = report.stale if report else []
+        if as_json:
+            _print_json(found)
+        else:
+            out.print(f"{len(found)} stale item(s)" + "".join(f"\n  {i}" for i in found))
+        return
+    prompt = container.quiz.next_prompt(_student(user), name, concept)
+    if as_json:
+        _print_json(dataclasses.asdict(prompt) if prompt else None)
+    elif prompt is None:
+        out.print("You're all caught up: nothing is due and every item has been seen.")
+    else:
+        from bot.adapters.console import render_prompt
+
+        out.print(render_prompt(prompt))
+        out.print(f"[dim]Answer with: studybot quiz answer {prompt.prompt_id} YOUR-ANSWER[/dim]")
+
+
+@quiz_app.command("answer")
+def quiz_answer(
+    prompt_id: Annotated[str, typer.Argument(help="The question's id.")],
+    response: Annotated[str, typer.Argument(help="Your answer (a letter for multiple choice).")],
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a quiz question."""
+    import dataclasses
+
+    from bot.adapters.console import render_result
+
+    result = _container().quiz.answer(_student(user), prompt_id, response)
+    if as_json:
+        _print_json(dataclasses.asdict(result))
+    else:
+        out.print(render_result(result))
+        if result.kind == "quick-check" and not result.rating:
+            out.print(f"[dim]Rate it: studybot quiz rate {prompt_id} again|hard|good|easy[/dim]")
+
+
+@quiz_app.command("rate")
+def quiz_rate(
+    prompt_id: Annotated[str, typer.Argument(help="The question's id.")],
+    rating: Annotated[str, typer.Argument(help="again, hard, good or easy.")],
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rate how well you recalled a quick check; it schedules the next review."""
+    import dataclasses
+
+    from bot.adapters.console import render_result
+
+    result = _container().quiz.rate(_student(user), prompt_id, rating)
+    if as_json:
+        _print_json(dataclasses.asdict(result))
+    else:
+        out.print(render_result(result))
+
+
+@app.command()
+def stats(
+    course: CourseOption = None,
+    user: UserOption = None,
+    chart: Annotated[Path | None, typer.Option(help="Also save a PNG chart here.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Your progress: due cards, streak, mastery per concept."""
+    import dataclasses
+
+    from bot.adapters.console import render_stats
+
+    container = _container()
+    name = _ready_course(course)
+    result = container.quiz.stats(_student(user), name)
+    if chart:
+        from bot.quiz.progress import render_chart
+
+        chart.write_bytes(render_chart(result))
+    if as_json:
+        _print_json({**dataclasses.asdict(result), "weakest": result.weakest})
+    else:
+        out.print(render_stats(result))
 
 
 @app.command()

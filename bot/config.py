@@ -83,6 +83,13 @@ class LLMSettings(BaseModel):
     temperature: float = 0.2
 
 
+class QuizSettings(BaseModel):
+    """Spaced repetition and quiz behaviour."""
+
+    desired_retention: float = Field(default=0.9, gt=0.5, lt=1.0)
+    default_timezone: str = "UTC"
+
+
 class Settings(BaseSettings):
     """Everything configurable; build once in the composition root and pass it down."""
 
@@ -103,6 +110,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
+    quiz: QuizSettings = Field(default_factory=QuizSettings)
     # "provider:model" for langchain's init_chat_model, e.g. "openai:gpt-4o-mini";
     # unset means extractive answers only. Base URL and key come from the
     # provider's usual variables (OPENAI_BASE_URL, OPENAI_API_KEY, ...).

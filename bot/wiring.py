@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
     from bot.core.assistant import Assistant
     from bot.llm import LLMClient
+    from bot.quiz.service import QuizService
+    from bot.state.keys import Keyspace
     from bot.templates import PromptLibrary
 
 _SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|_KEY)$")
@@ -125,9 +127,8 @@ class Container:
         from bot.core.assistant import Assistant
         from bot.core.extractive import SentenceSelector
         from bot.state.conversations import ConversationStore, CourseChoices, GapLog
-        from bot.state.keys import Keyspace
 
-        keys = Keyspace(self.settings.redis.key_prefix)
+        keys = self.keys
         install_log_redaction(self.redactor)
         return Assistant(
             searcher=self.searcher,
@@ -140,4 +141,28 @@ class Container:
             redactor=self.redactor,
             max_question_chars=self.settings.retrieval.max_query_chars,
             llm=self.llm,
+        )
+
+    @cached_property
+    def keys(self) -> Keyspace:
+        """The Redis keyspace."""
+        from bot.state.keys import Keyspace
+
+        return Keyspace(self.settings.redis.key_prefix)
+
+    @cached_property
+    def quiz(self) -> QuizService:
+        """Quizzes with FSRS scheduling."""
+        from bot.quiz.groups import GroupService
+        from bot.quiz.service import QuizService
+
+        install_log_redaction(self.redactor)
+        return QuizService(
+            self.redis,
+            self.keys,
+            self.catalog.quiz_bank,
+            self.embedder,
+            self.settings.quiz.desired_retention,
+            self.settings.quiz.default_timezone,
+            groups=GroupService(self.redis, self.keys),
         )

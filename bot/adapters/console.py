@@ -1,4 +1,4 @@
-"""Terminal chat over the same core: history, streaming in LLM mode, /reset, /template, /quit."""
+"""Terminal chat over the same core: questions, templates, quizzes and progress."""
 
 from __future__ import annotations
 
@@ -13,13 +13,67 @@ from rich.markup import escape
 from bot.core.assistant import Assistant
 from bot.core.errors import InputError, StateUnavailableError
 from bot.core.models import Address, Incoming, Reply
+from bot.quiz.progress import Stats
+from bot.quiz.service import AnswerResult, QuizPrompt, QuizService
 
 HELP = """Ask anything about the course. Commands:
+  /quiz [concept]      a quiz question (due cards first); type your answer next
+  /stats               your progress
   /template            list the prompt templates
   /template ID         fill a template for your own system, step by step
   /reset               forget this conversation
   /help                this text
   /quit                leave (Ctrl-D works too)"""
+
+
+def render_prompt(prompt: QuizPrompt) -> Markdown:
+    """A quiz question with lettered options."""
+    label = "Review" if prompt.due else "New"
+    lines = [f"**{label} question ({prompt.concept}):** {prompt.text}"]
+    lines += [f"- **{chr(ord('a') + i)}**) {option}" for i, option in enumerate(prompt.options)]
+    if not prompt.options:
+        lines.append("_Write your answer in a few sentences._")
+    return Markdown("\n".join(lines))
+
+
+def render_result(result: AnswerResult) -> Markdown:
+    """Feedback on an answer: right or wrong, the explanation, the model answer, the source."""
+    lines = []
+    if result.duplicate:
+        lines.append("_You already answered this one; it counted once._")
+    if result.kind == "multiple-choice":
+        verdict = (
+            "Correct!" if result.correct else f"Not quite: the answer is **{result.model_answer}**."
+        )
+        lines += [verdict, result.explanation]
+    else:
+        lines.append(
+            f"Key points covered: {len(result.covered)}/{len(result.covered) + len(result.missed)}"
+        )
+        lines += [f"- missed: {point}" for point in result.missed]
+        lines.append(f"**Model answer:** {result.model_answer}")
+        if not result.rating:
+            lines.append("How well did you recall it? **again / hard / good / easy**")
+    if result.next_due:
+        lines.append(f"Next review: {result.next_due[:16].replace('T', ' ')} UTC")
+    lines.append(f"_Source: {result.source}_")
+    return Markdown("\n\n".join(lines))
+
+
+def render_stats(stats: Stats) -> Markdown:
+    """Progress as a short summary and a mastery list."""
+    lines = [
+        f"**Streak:** {stats.streak} day(s) · **due now:** {stats.due_now} · "
+        f"**reviewed today:** {stats.reviewed_today} · **cards:** {stats.cards} · "
+        f"**points:** {stats.points}",
+        "**Mastery**\n\n"
+        + "\n".join(
+            f"- {concept}: {value:.0%}" for concept, value in sorted(stats.mastery.items())
+        ),
+    ]
+    if stats.weakest:
+        lines.append(f"**Weakest:** {', '.join(stats.weakest)}")
+    return Markdown("\n\n".join(lines))
 
 
 def render(reply: Reply) -> Markdown:
@@ -40,6 +94,7 @@ class ConsoleChat:
         user: str,
         course: str | None = None,
         read: Callable[[str], str] = input,
+        quiz: QuizService | None = None,
     ) -> None:
         self._assistant = assistant
         self._console = console
@@ -48,6 +103,9 @@ class ConsoleChat:
         self._user = user
         self._course = course
         self._thread = uuid.uuid4().hex[:12]
+        self._quiz: QuizService | None = quiz
+        self._open_prompt: QuizPrompt | None = None
+        self._to_rate: str | None = None
 
     def _incoming(self, text: str) -> Incoming:
         return Incoming(self._address, self._user, text, self._thread, self._course)
@@ -87,10 +145,49 @@ class ConsoleChat:
                 return
             template = self._assistant.prompts.template(template_id)
             self._show(self._ask(f"Apply {template.title.lower()} to my system", template.id))
+        elif line == "/quiz" or line.startswith("/quiz "):
+            self._next_question(line.removeprefix("/quiz").strip() or None)
+        elif line == "/stats":
+            self._console.print(
+                render_stats(
+                    self._quiz_service().stats(self._incoming("stats"), self._course_name())
+                )
+            )
         elif line.startswith("/"):
             raise InputError(f"unknown command {line.split()[0]!r}; /help lists them")
+        elif self._to_rate:
+            result = self._quiz_service().rate(self._incoming(line), self._to_rate, line)
+            self._to_rate = None
+            self._console.print(render_result(result))
+        elif self._open_prompt:
+            prompt = self._open_prompt
+            result = self._quiz_service().answer(self._incoming(line), prompt.prompt_id, line)
+            self._open_prompt = None
+            if result.kind == "quick-check" and not result.rating:
+                self._to_rate = prompt.prompt_id
+            self._console.print(render_result(result))
         else:
             self._show(self._ask(line))
+
+    def _quiz_service(self) -> QuizService:
+        if self._quiz is None:
+            raise InputError("quizzes are not available here")
+        return self._quiz
+
+    def _course_name(self) -> str:
+        return self._assistant.course_for(self._incoming("course"))
+
+    def _next_question(self, concept: str | None) -> None:
+        prompt = self._quiz_service().next_prompt(
+            self._incoming("quiz"), self._course_name(), concept
+        )
+        if prompt is None:
+            self._console.print(
+                "You're all caught up: nothing is due and every item has been seen."
+            )
+            return
+        self._open_prompt, self._to_rate = prompt, None
+        self._console.print(render_prompt(prompt))
 
     def _ask(self, text: str, template_id: str | None = None) -> Reply:
         if not self._assistant.llm:

@@ -128,6 +128,7 @@ class Incoming:
     thread: str = "default"
     course: str | None = None  # an explicit choice (CLI --course) beats channel settings
     is_admin: bool = False
+    display_name: str = ""  # for leaderboards; never a mention
 
 
 @dataclass(frozen=True)

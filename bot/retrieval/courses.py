@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.core.errors import NotFoundError
+from bot.quiz.bank import BankReport, QuizBank, load_bank, sync_bank
 from bot.retrieval.index import VectorIndex, validate_course
 from bot.retrieval.ingest import Ingestor, IngestReport, Progress
 
@@ -19,6 +20,7 @@ class CourseCatalog:
         self._ingestor = ingestor
         self.knowledge_dir = knowledge_dir
         self.default_course = default_course
+        self._banks: dict[str, QuizBank] = {}
 
     def bundled(self) -> list[str]:
         """Course folders shipped in the knowledge dir."""
@@ -46,4 +48,18 @@ class CourseCatalog:
         """Ingest a bundled course whose index is empty (first run on a fresh machine)."""
         if self._index.count(course) or course not in self.bundled():
             return None
-        return self._ingestor.ingest([self.knowledge_dir / course], course, progress)
+        report = self._ingestor.ingest([self.knowledge_dir / course], course, progress)
+        self.sync_quizzes(course)
+        return report
+
+    def sync_quizzes(self, course: str) -> BankReport | None:
+        """Validate the course's quiz bank against its sections and record source hashes."""
+        self._banks.pop(course, None)  # re-read: the files may have changed
+        bank = self.quiz_bank(course)
+        return sync_bank(self._index, bank) if bank.items else None
+
+    def quiz_bank(self, course: str) -> QuizBank:
+        """The course's quiz bank, loaded once (BankError if a file is broken)."""
+        if course not in self._banks:
+            self._banks[course] = load_bank(self.knowledge_dir / course, course)
+        return self._banks[course]

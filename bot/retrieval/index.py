@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 COURSE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
 _COLLECTION_PREFIX = "course-"
+_QUIZ_PREFIX = "quiz-"
 _PAGE = 500
 
 
@@ -169,3 +170,27 @@ class VectorIndex:
         )
         distances = (result["distances"] or [[]])[0]
         return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], distances, strict=True)]
+
+    def _quiz_collection(self, course: str) -> Collection:
+        return self._client.get_or_create_collection(
+            _QUIZ_PREFIX + validate_course(course),
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=self._function,  # type: ignore[arg-type]
+        )
+
+    def quiz_records(self, course: str) -> dict[str, dict[str, Any]]:
+        """Quiz items as last ingested: id -> metadata (source hash, item hash)."""
+        page = self._quiz_collection(course).get(include=["metadatas"])
+        return {i: dict(m) for i, m in zip(page["ids"], page["metadatas"] or [], strict=True)}
+
+    def upsert_quiz(
+        self, course: str, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]]
+    ) -> None:
+        """Store quiz items (embedded, so related items can be found by meaning)."""
+        if ids:
+            self._quiz_collection(course).upsert(ids=ids, documents=texts, metadatas=metadatas)
+
+    def delete_quiz(self, course: str, ids: list[str]) -> None:
+        """Forget quiz items that left the bank."""
+        if ids:
+            self._quiz_collection(course).delete(ids=ids)

@@ -42,3 +42,11 @@ class Keyspace:
     def courses(self, tenant: str) -> str:
         """Hash: "default" or "channel:<id>" -> course name."""
         return f"{self.tenant(tenant)}:courses"
+
+    def person_of(self, tenant: str, user: str) -> str:
+        """The person id behind a platform account."""
+        return f"{self.tenant(tenant)}:person:{escape(user)}"
+
+    def person(self, person_id: str) -> str:
+        """A person's own key prefix: every per-student quiz key shares one hash tag."""
+        return f"{self.prefix}:{{person:{escape(person_id)}}}"

@@ -1,0 +1,1 @@
+"""Quizzes: the quiz bank, FSRS scheduling, grading, progress, groups and daily pushes."""

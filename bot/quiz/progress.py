@@ -1,0 +1,63 @@
+"""Progress: due cards, streaks, per-concept mastery from FSRS retrievability, and a PNG chart."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+
+@dataclass
+class Stats:
+    """A student's progress in one course."""
+
+    due_now: int
+    reviewed_today: int
+    streak: int
+    mastery: dict[str, float]  # concept -> mean retrievability over its items (unseen = 0)
+    cards: int
+    points: int
+    timezone: str
+    reviews_by_day: dict[str, int] = field(default_factory=dict)  # last 30 study days
+    started: dict[str, int] = field(default_factory=dict)  # concept -> cards studied
+
+    @property
+    def weakest(self) -> list[str]:
+        """Up to three started concepts with the lowest mastery."""
+        return sorted(self.started, key=lambda c: (self.mastery.get(c, 0.0), c))[:3]
+
+
+def streak_length(days: set[date], today: date) -> int:
+    """Consecutive study days up to today; a streak survives until today's session is missed."""
+    day = today if today in days else today - timedelta(days=1)
+    count = 0
+    while day in days:
+        count += 1
+        day -= timedelta(days=1)
+    return count
+
+
+def render_chart(stats: Stats, title: str = "Your progress") -> bytes:
+    """A PNG with mastery per concept and reviews over the last 30 days."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to memory
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    concepts = sorted(stats.mastery)
+    left.barh(concepts, [stats.mastery[c] * 100 for c in concepts], color="#4c72b0")
+    left.set_xlim(0, 100)
+    left.set_xlabel("mastery (%)")
+    left.set_title("Mastery per concept")
+    days = list(stats.reviews_by_day)
+    right.bar(range(len(days)), list(stats.reviews_by_day.values()), color="#55a868")
+    right.set_xticks(range(0, len(days), 7), [days[i][5:] for i in range(0, len(days), 7)])
+    right.set_ylabel("reviews")
+    right.set_title("Reviews, last 30 days")
+    figure.suptitle(f"{title}: streak {stats.streak} days, {stats.due_now} due")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
