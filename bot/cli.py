@@ -30,6 +30,10 @@ model_app = typer.Typer(help="Manage the embedding model.", no_args_is_help=True
 app.add_typer(model_app, name="model")
 quiz_app = typer.Typer(help="Quiz yourself: spaced repetition over the course's quiz bank.")
 app.add_typer(quiz_app, name="quiz")
+group_app = typer.Typer(help="Study groups: create, join, leave, list, members, leaderboard.")
+app.add_typer(group_app, name="group")
+dlq_app = typer.Typer(help="Pushes that failed every retry.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -426,6 +430,235 @@ def stats(
         _print_json({**dataclasses.asdict(result), "weakest": result.weakest})
     else:
         out.print(render_stats(result))
+
+
+TenantOption = Annotated[str, typer.Option(help="Workspace or server, e.g. slack:T123.")]
+
+
+@group_app.command("create")
+def group_create(name: str, user: UserOption = None, tenant: TenantOption = "cli:local") -> None:
+    """Create a study group (you join it)."""
+    container = _container()
+    person = container.quiz.person(_student(user))
+    container.quiz.groups.create(_cli_address(tenant).tenant_key, person, name, _now())
+    out.print(f"Created {escape(name)}.")
+
+
+@group_app.command("join")
+def group_join(name: str, user: UserOption = None, tenant: TenantOption = "cli:local") -> None:
+    """Join a study group."""
+    container = _container()
+    container.quiz.groups.join(
+        _cli_address(tenant).tenant_key, container.quiz.person(_student(user)), name
+    )
+    out.print(f"Joined {escape(name)}.")
+
+
+@group_app.command("leave")
+def group_leave(name: str, user: UserOption = None, tenant: TenantOption = "cli:local") -> None:
+    """Leave a study group."""
+    container = _container()
+    container.quiz.groups.leave(
+        _cli_address(tenant).tenant_key, container.quiz.person(_student(user)), name
+    )
+    out.print(f"Left {escape(name)}.")
+
+
+@group_app.command("list")
+def group_list(tenant: TenantOption = "cli:local") -> None:
+    """Every group and its size."""
+    for name, size in _container().quiz.groups.list(_cli_address(tenant).tenant_key):
+        out.print(f"{escape(name)} ({size} member{'s' if size != 1 else ''})")
+
+
+@group_app.command("members")
+def group_members(name: str, tenant: TenantOption = "cli:local") -> None:
+    """Who is in a group."""
+    for member in _container().quiz.groups.members(_cli_address(tenant).tenant_key, name):
+        out.print(escape(member))
+
+
+@group_app.command("leaderboard")
+def group_leaderboard(
+    name: str,
+    period: Annotated[str, typer.Option(help="week or all")] = "week",
+    tenant: TenantOption = "cli:local",
+) -> None:
+    """Points this week (or all time) and the group's streak."""
+    if period not in {"week", "all"}:
+        raise InputError("period must be week or all")
+    groups = _container().quiz.groups
+    tenant_key = _cli_address(tenant).tenant_key
+    today = _now().date()
+    for rank, row in enumerate(groups.leaderboard(tenant_key, name, period, today), 1):
+        out.print(f"{rank:>2}. {escape(row.name)}  {row.points}")
+    out.print(f"Group streak: {groups.streak(tenant_key, name, today)} day(s)")
+
+
+@app.command()
+def leaderboard(
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Recompute from review logs.")] = False,
+    tenant: TenantOption = "cli:local",
+) -> None:
+    """Rebuild a tenant's group leaderboards from the students' review logs (AP repair)."""
+    from bot.quiz.service import POINTS
+
+    if not rebuild:
+        raise InputError("use --rebuild (group leaderboards: studybot group leaderboard NAME)")
+    points = {rating.name.lower(): value for rating, value in POINTS.items()}
+    count = _container().quiz.groups.rebuild(_cli_address(tenant).tenant_key, points)
+    out.print(f"Rebuilt {count} group leaderboard(s).")
+
+
+@app.command()
+def link(
+    code: Annotated[str | None, typer.Argument(help="A code from your other account.")] = None,
+    user: UserOption = None,
+    tenant: TenantOption = "cli:local",
+) -> None:
+    """Link accounts: without a code, get one; with a code, merge into that account."""
+    quiz = _container().quiz
+    incoming = _student(user)
+    incoming = type(incoming)(_cli_address(tenant), incoming.user, "link", "link")
+    if code is None:
+        out.print(f"Your link code: [bold]{quiz.link_code(incoming)}[/bold] (valid 10 minutes)")
+    else:
+        quiz.redeem_link(incoming, code)
+        out.print("Linked: your cards, streaks and groups now follow you on both accounts.")
+
+
+@app.command()
+def subscribe(
+    time_of_day: Annotated[str, typer.Argument(metavar="HH:MM", help="Local time.")],
+    timezone: Annotated[str, typer.Argument(help="IANA timezone, e.g. Europe/Berlin.")],
+    days: Annotated[str | None, typer.Argument(help="mon,wed,fri | weekdays | daily")] = None,
+    concept: Annotated[str | None, typer.Option(help="Only this concept.")] = None,
+    channel: Annotated[str, typer.Option(help="Channel id.")] = "cli",
+    tenant: TenantOption = "cli:local",
+    course: CourseOption = None,
+) -> None:
+    """Subscribe a channel to a daily quiz."""
+    from bot.schedule.pushes import Subscription, parse_days
+
+    container = _container()
+    address = _cli_address(tenant)
+    sub = container.pushes.subscribe(
+        Subscription(
+            address.platform, address.tenant, channel, time_of_day, timezone,
+            parse_days(days), concept, _ready_course(course),
+        )
+    )  # fmt: skip
+    out.print(
+        f"Daily quiz for {escape(channel)} at {sub.time} {sub.timezone} on {','.join(sub.days)}"
+    )
+
+
+@app.command()
+def unsubscribe(
+    channel: Annotated[str, typer.Option(help="Channel id.")] = "cli",
+    tenant: TenantOption = "cli:local",
+) -> None:
+    """Stop a channel's daily quiz."""
+    address = _cli_address(tenant)
+    _container().pushes.unsubscribe(type(address)(address.platform, address.tenant, channel))
+    out.print(f"Unsubscribed {escape(channel)}.")
+
+
+@app.command()
+def subscriptions(tenant: TenantOption = "cli:local", as_json: JsonOption = False) -> None:
+    """A tenant's daily quiz subscriptions."""
+    import dataclasses
+
+    found = _container().pushes.subscriptions(_cli_address(tenant))
+    if as_json:
+        _print_json([dataclasses.asdict(s) for s in found])
+        return
+    for sub in found:
+        concept = f" ({sub.concept})" if sub.concept else ""
+        out.print(f"{sub.channel}: {sub.time} {sub.timezone} {','.join(sub.days)}{concept}")
+    if not found:
+        out.print("No subscriptions.")
+
+
+@app.command()
+def push(
+    now_channel: Annotated[
+        str | None, typer.Option("--now", help="Push to this channel now.")
+    ] = None,
+    tick: Annotated[
+        bool, typer.Option("--tick", help="Run one scheduler tick (what the worker does).")
+    ] = False,
+    at: Annotated[
+        str | None, typer.Option(help="With --tick: pretend it is this ISO time.")
+    ] = None,
+    tenant: TenantOption = "cli:local",
+    course: CourseOption = None,
+) -> None:
+    """Send a push now (admin test), or run one scheduler tick."""
+    import datetime as dt
+
+    container = _container()
+    if now_channel:
+        address = _cli_address(tenant)
+        address = type(address)(address.platform, address.tenant, now_channel)
+        message = container.pushes.push_now(address, _ready_course(course), _now())
+        out.print(f"Pushed {message.item_id} to {escape(now_channel)}.")
+    elif tick:
+        try:
+            moment = dt.datetime.fromisoformat(at) if at else _now()
+        except ValueError as exc:
+            raise InputError("--at must be an ISO time, e.g. 2026-03-08T07:00:00+00:00") from exc
+        if moment.tzinfo is None:
+            raise InputError("--at needs a UTC offset, e.g. 2026-03-08T07:00:00+00:00")
+        sent = container.pushes.tick(moment)
+        out.print(f"Pushed to {len(sent)} channel(s).")
+    else:
+        raise InputError("use --now CHANNEL or --tick")
+
+
+@dlq_app.command("list")
+def dlq_list(as_json: JsonOption = False) -> None:
+    """Failed pushes, oldest first."""
+    entries = _container().pushes.dead_letters()
+    if as_json:
+        _print_json(entries)
+        return
+    for entry in entries:
+        where = "{platform}:{tenant} {channel}".format(**entry["address"])
+        out.print(f"{entry['id']}  {escape(where)}  {escape(str(entry['error']))}")
+    if not entries:
+        out.print("The dead-letter queue is empty.")
+
+
+@dlq_app.command("retry")
+def dlq_retry(entry_id: str) -> None:
+    """Deliver a dead letter again."""
+    if _container().pushes.retry(entry_id):
+        out.print("Delivered.")
+    else:
+        raise InputError("still failing; it is back in the dead-letter queue")
+
+
+@dlq_app.command("drop")
+def dlq_drop(entry_id: str) -> None:
+    """Discard a dead letter."""
+    _container().pushes.drop(entry_id)
+    out.print("Dropped.")
+
+
+@app.command()
+def worker() -> None:
+    """Run the scheduler (arq): daily pushes every minute, exactly once across workers."""
+    from bot.schedule.worker import build_worker
+
+    settings = _container().settings
+    build_worker(settings).run()
+
+
+def _now() -> Any:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC)
 
 
 @app.command()

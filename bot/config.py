@@ -90,6 +90,15 @@ class QuizSettings(BaseModel):
     default_timezone: str = "UTC"
 
 
+class PushSettings(BaseModel):
+    """Daily pushes: delivery retries and where the log outbox writes."""
+
+    attempts: int = 4
+    backoff_seconds: float = 1.0
+    lease_seconds: int = 120
+    outbox_file: Path | None = None  # JSON lines; unset logs them
+
+
 class Settings(BaseSettings):
     """Everything configurable; build once in the composition root and pass it down."""
 
@@ -111,6 +120,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     quiz: QuizSettings = Field(default_factory=QuizSettings)
+    push: PushSettings = Field(default_factory=PushSettings)
     # "provider:model" for langchain's init_chat_model, e.g. "openai:gpt-4o-mini";
     # unset means extractive answers only. Base URL and key come from the
     # provider's usual variables (OPENAI_BASE_URL, OPENAI_API_KEY, ...).

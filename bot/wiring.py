@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from bot.core.assistant import Assistant
     from bot.llm import LLMClient
     from bot.quiz.service import QuizService
+    from bot.schedule.outbox import Outbox
+    from bot.schedule.pushes import PushScheduler
     from bot.state.keys import Keyspace
     from bot.templates import PromptLibrary
 
@@ -165,4 +167,27 @@ class Container:
             self.settings.quiz.desired_retention,
             self.settings.quiz.default_timezone,
             groups=GroupService(self.redis, self.keys),
+        )
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        """Where pushes go: the log outbox until a platform adapter provides one."""
+        from bot.schedule.outbox import LogOutbox
+
+        return LogOutbox(self.settings.push.outbox_file)
+
+    @cached_property
+    def pushes(self) -> PushScheduler:
+        """Daily quiz pushes."""
+        from bot.schedule.pushes import PushScheduler
+
+        cfg = self.settings.push
+        return PushScheduler(
+            self.redis,
+            self.keys,
+            self.outbox,
+            self.catalog.quiz_bank,
+            attempts=cfg.attempts,
+            backoff_seconds=cfg.backoff_seconds,
+            lease_seconds=cfg.lease_seconds,
         )

@@ -1,0 +1,1 @@
+"""Scheduled work: daily quiz pushes, exactly once per channel per local day."""

@@ -1,0 +1,56 @@
+"""Where pushes go: an Outbox per platform; here the log outbox used by the console and tests."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from bot.core.models import Address
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PushMessage:
+    """A daily quiz for a channel: plain data every platform can render."""
+
+    local_date: str
+    item_id: str
+    concept: str
+    kind: str
+    text: str
+    options: list[str] = field(default_factory=list)
+    course: str = ""
+
+
+class DeliveryError(Exception):
+    """A platform refused or failed a delivery; it may succeed on retry."""
+
+
+class Outbox(Protocol):
+    """Delivers a push to a channel; raises on failure (the scheduler retries)."""
+
+    def deliver(self, address: Address, message: PushMessage) -> None:
+        """Post the message to the address's channel."""
+        ...
+
+
+class LogOutbox:
+    """Writes each delivery as a JSON line (a file, or the log): the console's outbox."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+
+    def deliver(self, address: Address, message: PushMessage) -> None:
+        """Append one line; O_APPEND keeps lines from several processes whole."""
+        line = json.dumps({"address": asdict(address), "message": asdict(message)})
+        if self._path is None:
+            logger.info("push %s", line)
+            return
+        with self._lock, open(self._path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")

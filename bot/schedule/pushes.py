@@ -1,0 +1,255 @@
+"""Daily quiz pushes: subscriptions, the per-minute tick, retries, and the dead-letter queue."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import redis
+from redis.exceptions import RedisError
+from tenacity import Retrying, stop_after_attempt, wait_random_exponential
+
+from bot.core.errors import InputError, NotFoundError, StateUnavailableError
+from bot.core.models import Address
+from bot.quiz.bank import QuizBank
+from bot.quiz.service import validate_timezone
+from bot.schedule.outbox import Outbox, PushMessage
+from bot.state.keys import Keyspace
+
+logger = logging.getLogger(__name__)
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+DONE_TTL = 3 * 24 * 3600
+UNAVAILABLE = "subscriptions are unavailable right now, so nothing was changed; try again shortly"
+
+
+def parse_days(text: str | None) -> list[str]:
+    """Parse "mon,wed,fri", "weekdays" or "daily" (the default) into day names."""
+    if not text or text.strip().lower() in {"daily", "every day", "all"}:
+        return list(DAYS)
+    if text.strip().lower() == "weekdays":
+        return list(DAYS[:5])
+    days = [d.strip().lower()[:3] for d in re.split(r"[,\s]+", text) if d.strip()]
+    if not days or any(d not in DAYS for d in days):
+        raise InputError("days must be names like mon,wed,fri, or weekdays, or daily")
+    return sorted(set(days), key=DAYS.index)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A channel's daily quiz: local time, timezone, days of week, optional concept."""
+
+    platform: str
+    tenant: str
+    channel: str
+    time: str  # "HH:MM" local
+    timezone: str
+    days: list[str] = field(default_factory=lambda: list(DAYS))
+    concept: str | None = None
+    course: str = ""
+
+    @property
+    def address(self) -> Address:
+        """Where the push goes."""
+        return Address(self.platform, self.tenant, self.channel)
+
+    def due_date(self, now: datetime) -> date | None:
+        """The local date whose push is due at `now` (catch-up included), else None.
+
+        A push is due from its local time until the end of that local day, so a
+        worker that was down at 07:00 still posts at 09:00, once.
+        """
+        zone = ZoneInfo(self.timezone)
+        local = now.astimezone(zone)
+        if DAYS[local.weekday()] not in self.days:
+            return None
+        hour, minute = (int(p) for p in self.time.split(":"))
+        # Built on the local wall clock: on a DST change day the time still means local time.
+        scheduled = datetime(local.year, local.month, local.day, hour, minute, tzinfo=zone)
+        return local.date() if now >= scheduled.astimezone(UTC) else None
+
+
+class PushScheduler:
+    """Finds due subscriptions and delivers each exactly once per local day."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keyspace,
+        outbox: Outbox,
+        banks: Callable[[str], QuizBank],
+        *,
+        attempts: int = 4,
+        backoff_seconds: float = 1.0,
+        lease_seconds: int = 120,
+    ) -> None:
+        self._redis = client
+        self._keys = keys
+        self._outbox = outbox
+        self._banks = banks
+        self._attempts = attempts
+        self._backoff = backoff_seconds
+        self._lease = lease_seconds
+
+    # -- subscriptions ---------------------------------------------------------
+
+    def _subs(self, tenant_key: str) -> str:
+        return f"{self._keys.tenant(tenant_key)}:subs"
+
+    def _index(self) -> str:
+        return f"{self._keys.prefix}:{{subs}}:all"
+
+    def subscribe(self, sub: Subscription) -> Subscription:
+        """Create or replace a channel's subscription (input validated first)."""
+        if not _TIME.match(sub.time):
+            raise InputError("time must be HH:MM in 24-hour form, e.g. 07:30")
+        validate_timezone(sub.timezone)
+        hour, minute = sub.time.split(":")
+        sub = Subscription(**{**asdict(sub), "time": f"{int(hour):02d}:{minute}"})
+        if sub.concept and sub.concept not in self._banks(sub.course).concepts():
+            raise NotFoundError(f"no quiz items for {sub.concept!r}")
+        tenant_key = sub.address.tenant_key
+        try:
+            self._redis.hset(self._subs(tenant_key), sub.channel, json.dumps(asdict(sub)))
+            self._redis.sadd(self._index(), f"{tenant_key}|{sub.channel}")
+        except RedisError as exc:
+            raise StateUnavailableError(UNAVAILABLE) from exc
+        return sub
+
+    def unsubscribe(self, address: Address) -> None:
+        """Stop a channel's daily quiz."""
+        try:
+            if not self._redis.hdel(self._subs(address.tenant_key), address.channel):
+                raise NotFoundError("this channel has no daily quiz")
+            self._redis.srem(self._index(), f"{address.tenant_key}|{address.channel}")
+        except RedisError as exc:
+            raise StateUnavailableError(UNAVAILABLE) from exc
+
+    def subscriptions(self, address: Address | None = None) -> list[Subscription]:
+        """A tenant's subscriptions (all tenants' when no address is given)."""
+        if address:
+            raw = self._redis.hgetall(self._subs(address.tenant_key)).values()
+            return sorted((Subscription(**json.loads(r)) for r in raw), key=lambda s: s.channel)
+        found = []
+        for entry in self._redis.smembers(self._index()):
+            tenant_key, _, channel = entry.rpartition("|")
+            raw = self._redis.hget(self._subs(tenant_key), channel)
+            if raw:
+                found.append(Subscription(**json.loads(raw)))
+        return found
+
+    # -- delivering ------------------------------------------------------------
+
+    def message_for(self, sub: Subscription, local_date: date) -> PushMessage:
+        """The item of the day: stable for a channel and date, varied across days."""
+        bank = self._banks(sub.course)
+        items = bank.by_concept(sub.concept)
+        if not items:
+            raise NotFoundError(f"no quiz items for {sub.course}")
+        item = random.Random(f"{sub.tenant}|{sub.channel}|{local_date}").choice(items)
+        return PushMessage(
+            local_date.isoformat(),
+            item.id,
+            item.concept,
+            item.kind,
+            item.text,
+            list(getattr(item, "options", [])),
+            sub.course,
+        )
+
+    def tick(self, now: datetime) -> list[str]:
+        """Deliver every due, not yet delivered push; returns "tenant|channel" of those sent."""
+        sent = []
+        for sub in self.subscriptions():
+            local_date = sub.due_date(now)
+            if local_date is None:
+                continue
+            guard = f"{self._keys.tenant(sub.address.tenant_key)}:pushed:{sub.channel}:{local_date}"
+            # SET NX is the exactly-once guard: arq's own unique cron can run twice.
+            # A lease, not a flag, so a worker that dies mid-push hands over.
+            if not self._redis.set(
+                guard, f"sending:{secrets.token_hex(4)}", nx=True, ex=self._lease
+            ):
+                continue
+            message = self.message_for(sub, local_date)
+            if self._deliver(sub.address, message):
+                self._redis.set(guard, "done", ex=DONE_TTL)
+                sent.append(f"{sub.address.tenant_key}|{sub.channel}")
+            else:
+                self._redis.set(guard, "dead-lettered", ex=DONE_TTL)
+        return sent
+
+    def push_now(self, address: Address, course: str, now: datetime) -> PushMessage:
+        """Send a channel's quiz at once (an admin's test); the daily guard is untouched."""
+        raw = self._redis.hget(self._subs(address.tenant_key), address.channel)
+        sub = (
+            Subscription(**json.loads(raw))
+            if raw
+            else Subscription(
+                address.platform, address.tenant, address.channel, "00:00", "UTC", course=course
+            )
+        )
+        message = self.message_for(sub, now.astimezone(ZoneInfo(sub.timezone)).date())
+        if not self._deliver(address, message):
+            raise StateUnavailableError("the push failed and went to the dead-letter queue")
+        return message
+
+    def _deliver(self, address: Address, message: PushMessage) -> bool:
+        """Retry with exponential backoff and jitter; dead-letter after the last attempt."""
+        try:
+            for attempt in Retrying(
+                stop=stop_after_attempt(self._attempts),
+                wait=wait_random_exponential(multiplier=self._backoff, max=30 * self._backoff),
+                reraise=True,
+            ):
+                with attempt:
+                    self._outbox.deliver(address, message)
+            return True
+        except Exception as exc:
+            logger.warning("push to %s failed %d times: %s", address.channel, self._attempts, exc)
+            self._dead_letter(address, message, f"{type(exc).__name__}: {exc}"[:300])
+            return False
+
+    # -- dead letters ----------------------------------------------------------
+
+    def _dlq(self) -> str:
+        return f"{self._keys.prefix}:{{dlq}}:pushes"
+
+    def _dead_letter(self, address: Address, message: PushMessage, error: str) -> None:
+        entry = {
+            "id": secrets.token_hex(6),
+            "address": asdict(address),
+            "message": asdict(message),
+            "error": error,
+            "attempts": self._attempts,
+            "at": time.time(),
+        }
+        self._redis.hset(self._dlq(), entry["id"], json.dumps(entry))
+
+    def dead_letters(self) -> list[dict[str, object]]:
+        """Failed pushes, oldest first."""
+        entries = [json.loads(v) for v in self._redis.hvals(self._dlq())]
+        return sorted(entries, key=lambda e: e["at"])
+
+    def retry(self, entry_id: str) -> bool:
+        """Re-drive one dead letter; it leaves the queue only when delivered."""
+        raw = self._redis.hget(self._dlq(), entry_id)
+        if raw is None:
+            raise NotFoundError(f"no dead letter {entry_id[:40]!r}")
+        entry = json.loads(raw)
+        self._redis.hdel(self._dlq(), entry_id)  # a failure below adds a fresh entry
+        return self._deliver(Address(**entry["address"]), PushMessage(**entry["message"]))
+
+    def drop(self, entry_id: str) -> None:
+        """Discard one dead letter."""
+        if not self._redis.hdel(self._dlq(), entry_id):
+            raise NotFoundError(f"no dead letter {entry_id[:40]!r}")
