@@ -119,6 +119,9 @@ def run_bench(settings: Settings, quick: bool, course: str | None = None) -> lis
         )
 
         rows.append(_ask_row(container, queries, course))
+        if container.catalog.quiz_bank(course).items:
+            rows.append(_quiz_row(container, course, 50 if quick else 300))
+            rows.append(_fanout_row(container, course, Path(scratch), 200 if quick else 1000))
 
         env = {
             **os.environ,
@@ -159,6 +162,57 @@ def _ask_row(container: Any, queries: list[str], course: str) -> Row:
         assistant.ask(incoming)
         samples.append(time.perf_counter() - started)
     return _row("ask: warm extractive (core)", samples)
+
+
+def _quiz_row(container: Any, course: str, count: int) -> Row:
+    """Answer a multiple-choice item: grading, FSRS update, review log and leaderboard write."""
+    from bot.core.models import Address, Incoming
+    from bot.quiz.bank import MultipleChoice
+
+    items = [
+        i
+        for i in container.catalog.quiz_bank(course).items.values()
+        if isinstance(i, MultipleChoice)
+    ]
+    quiz = container.quiz
+    samples = []
+    for number in range(count):
+        student = Incoming(Address("bench", "local", "bench"), f"quizzer-{number}", "quiz", "q")
+        person = quiz.person(student)
+        quiz.groups.join("bench:local", person, "bench") if number else quiz.groups.create(
+            "bench:local", person, "bench", quiz.clock()
+        )
+        item = items[number % len(items)]
+        prompt = quiz.next_prompt(student, course, item_id=item.id)
+        started = time.perf_counter()
+        quiz.answer(student, prompt.prompt_id, "abcde"[item.correct_index])
+        samples.append(time.perf_counter() - started)
+    return _row("quiz: answer + FSRS + leaderboard", samples)
+
+
+def _fanout_row(container: Any, course: str, scratch: Path, channels: int) -> Row:
+    """One scheduler tick pushing to many channels through the log outbox."""
+    from datetime import UTC, datetime
+
+    from bot.schedule.outbox import LogOutbox
+    from bot.schedule.pushes import PushScheduler, Subscription
+
+    pushes = PushScheduler(
+        container.redis, container.keys, LogOutbox(scratch / "outbox.jsonl"),
+        container.catalog.quiz_bank,
+    )  # fmt: skip
+    for number in range(channels):
+        pushes.subscribe(
+            Subscription("bench", "local", f"C{number:05d}", "07:00", "UTC", course=course)
+        )
+    started = time.perf_counter()
+    sent = pushes.tick(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+    seconds = time.perf_counter() - started
+    return _row(
+        f"push: tick fan-out to {channels} channels",
+        [seconds],
+        channels_per_second=round(len(sent) / seconds),
+    )
 
 
 def _drop_keys(container: Any, prefix: str) -> None:

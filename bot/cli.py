@@ -483,6 +483,7 @@ def group_leaderboard(
     name: str,
     period: Annotated[str, typer.Option(help="week or all")] = "week",
     tenant: TenantOption = "cli:local",
+    chart: Annotated[Path | None, typer.Option(help="Also save a PNG chart here.")] = None,
 ) -> None:
     """Points this week (or all time) and the group's streak."""
     if period not in {"week", "all"}:
@@ -490,8 +491,16 @@ def group_leaderboard(
     groups = _container().quiz.groups
     tenant_key = _cli_address(tenant).tenant_key
     today = _now().date()
-    for rank, row in enumerate(groups.leaderboard(tenant_key, name, period, today), 1):
+    rows = groups.leaderboard(tenant_key, name, period, today)
+    for rank, row in enumerate(rows, 1):
         out.print(f"{rank:>2}. {escape(row.name)}  {row.points}")
+    if chart:
+        from bot.quiz.progress import render_leaderboard
+
+        label = "this week" if period == "week" else "all time"
+        chart.write_bytes(
+            render_leaderboard([(r.name, r.points) for r in rows], f"{name}, {label}")
+        )
     out.print(f"Group streak: {groups.streak(tenant_key, name, today)} day(s)")
 
 
@@ -508,6 +517,21 @@ def leaderboard(
     points = {rating.name.lower(): value for rating, value in POINTS.items()}
     count = _container().quiz.groups.rebuild(_cli_address(tenant).tenant_key, points)
     out.print(f"Rebuilt {count} group leaderboard(s).")
+
+
+@app.command()
+def reminders(
+    enable: Annotated[bool, typer.Option("--on/--off", help="Daily reminder when cards are due.")],
+    quiet: Annotated[str, typer.Option(help="Quiet hours, local time.")] = "22:00-08:00",
+    timezone: Annotated[str | None, typer.Option(help="Your IANA timezone.")] = None,
+    user: UserOption = None,
+) -> None:
+    """Opt in or out of a daily reminder when you have cards due."""
+    quiz = _container().quiz
+    if timezone:
+        quiz.set_timezone(_student(user), timezone)
+    quiz.set_reminders(_student(user), enable, quiet)
+    out.print(f"Reminders {'on' if enable else 'off'}" + (f", quiet {quiet}" if enable else ""))
 
 
 @app.command()
@@ -611,7 +635,8 @@ def push(
         if moment.tzinfo is None:
             raise InputError("--at needs a UTC offset, e.g. 2026-03-08T07:00:00+00:00")
         sent = container.pushes.tick(moment)
-        out.print(f"Pushed to {len(sent)} channel(s).")
+        reminded = container.pushes.remind(moment)
+        out.print(f"Pushed to {len(sent)} channel(s); reminded {reminded} student(s).")
     else:
         raise InputError("use --now CHANNEL or --tick")
 

@@ -182,3 +182,23 @@ class LLMClient:
         result = self._call(lambda: structured.invoke(prompt))
         values = result.model_dump() if hasattr(result, "model_dump") else dict(result)
         return {k: v for k, v in values.items() if v}
+
+    def covered_key_points(
+        self, question: str, model_answer: str, key_points: list[str], answer: str
+    ) -> list[str]:
+        """Which key points a free-recall answer covers; raises LLMUnavailable."""
+        from pydantic import BaseModel
+
+        class Covered(BaseModel):
+            covered: list[str]
+
+        prompt = self._prompts.get("quiz-grading").render(
+            {
+                "question": question,
+                "model_answer": model_answer,
+                "key_points": key_points,
+                "answer": answer.replace("</student_answer", "< /student_answer"),
+            }
+        )
+        result = self._call(lambda: self._model.with_structured_output(Covered).invoke(prompt))
+        return [point for point in key_points if point in set(result.covered)]

@@ -167,6 +167,7 @@ class Container:
             self.settings.quiz.desired_retention,
             self.settings.quiz.default_timezone,
             groups=GroupService(self.redis, self.keys),
+            llm=self.llm,
         )
 
     @cached_property

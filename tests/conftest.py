@@ -177,3 +177,22 @@ def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err + captured.out
     return code, captured.out, captured.err
+
+
+@pytest.fixture
+def subprocess_env(
+    indexed_data_dir: Path, models_dir: Path, redis_url: str, redis_prefix: str
+) -> dict[str, str]:
+    """Environment for `python -m bot` subprocesses over the indexed pack and this test's keys."""
+    import os
+
+    env = {
+        **os.environ,
+        "STUDYBOT_DATA_DIR": str(indexed_data_dir),
+        "STUDYBOT_MODELS_PATH": str(models_dir),
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": redis_prefix,
+        "COLUMNS": "200",
+    }
+    env.pop("STUDYBOT_LLM", None)
+    return env

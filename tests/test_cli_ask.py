@@ -1,7 +1,6 @@
 """`studybot ask | chat | templates | gaps` as a student or staff member would use them."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -91,16 +90,8 @@ def test_templates_lists_every_template_and_slot(cli_redis_env, capsys):
 
 
 @pytest.mark.slow
-def test_console_chat_driven_through_stdin(indexed_data_dir, models_dir, redis_url, redis_prefix):
-    env = {
-        **os.environ,
-        "STUDYBOT_DATA_DIR": str(indexed_data_dir),
-        "STUDYBOT_MODELS_PATH": str(models_dir),
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": redis_prefix,
-        "COLUMNS": "200",
-    }
-    env.pop("STUDYBOT_LLM", None)
+def test_console_chat_driven_through_stdin(subprocess_env):
+    env = subprocess_env
     lines = [
         "What's the CAP strategy for a chat app?",
         "messages, presence and read receipts",

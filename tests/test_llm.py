@@ -136,3 +136,26 @@ def test_the_api_key_never_reaches_replies_or_logs(llm_app, stub, caplog):
     stub.default = {"status": 401}
     llm_app().assistant.ask(student("what is a quorum"))
     assert API_KEY not in caplog.text
+
+
+def test_quick_checks_are_graded_by_the_model_when_configured(llm_app, stub):
+    from bot.quiz.bank import QuickCheck
+    from tests.conftest import COURSE
+
+    container = llm_app()
+    bank = container.catalog.quiz_bank(COURSE)
+    item = next(i for i in bank.items.values() if isinstance(i, QuickCheck))
+    me = student("quiz", user="llm-grader")
+    prompt = container.quiz.next_prompt(me, COURSE, item_id=item.id)
+    stub.script.append({"json": {"covered": [item.key_points[0], "made-up point"]}})
+    result = container.quiz.answer(me, prompt.prompt_id, "an answer the model grades")
+    assert result.covered == [item.key_points[0]]
+    assert result.missed == item.key_points[1:]
+    grading = stub.chat_requests[-1]
+    assert "<student_answer>" in grading["messages"][-1]["content"]
+
+    stub.default = {"status": 500}  # the model fails: offline grading still answers
+    other = next(i for i in bank.items.values() if isinstance(i, QuickCheck) and i.id != item.id)
+    prompt = container.quiz.next_prompt(me, COURSE, item_id=other.id)
+    offline = container.quiz.answer(me, prompt.prompt_id, " ".join(other.key_points))
+    assert offline.score == 1.0

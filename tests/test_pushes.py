@@ -182,3 +182,32 @@ def test_the_arq_worker_process_pushes_on_startup(push_app, tmp_path):
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
+
+
+def test_reminders_respect_opt_in_quiet_hours_and_come_once_a_day(push_app, tmp_path):
+    from bot.core.models import Incoming
+
+    quiz = push_app.quiz
+    ada = Incoming(Address("slack", "T1", "C1"), "U1", "quiz", "t")
+    quiz.set_timezone(ada, "Europe/Berlin")
+    quiz.clock = lambda: datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    prompt = quiz.next_prompt(ada, COURSE)
+    item = push_app.catalog.quiz_bank(COURSE).items[prompt.item_id]
+    answer = "abcde"[item.correct_index] if prompt.options else item.model_answer
+    quiz.answer(ada, prompt.prompt_id, answer)
+    if not prompt.options:
+        quiz.rate(ada, prompt.prompt_id, "again")
+    later = datetime(2026, 3, 9, 22, 30, tzinfo=UTC)  # 23:30 in Berlin, cards are due
+    assert push_app.pushes.remind(later) == 0  # not opted in
+    with pytest.raises(InputError, match="quiet hours"):
+        quiz.set_reminders(ada, True, quiet="late-early")
+    quiz.set_reminders(ada, True, quiet="22:00-08:00")
+    assert push_app.pushes.remind(later) == 0  # quiet hours
+    morning = datetime(2026, 3, 10, 7, 30, tzinfo=UTC)  # 08:30 in Berlin
+    assert push_app.pushes.remind(morning) == 1
+    assert push_app.pushes.remind(morning) == 0  # once a day
+    [sent] = lines(tmp_path / "outbox.jsonl")
+    assert sent["address"]["channel"] == "U1" and sent["message"]["kind"] == "reminder"
+    assert "due" in sent["message"]["text"]
+    quiz.set_reminders(ada, False)
+    assert push_app.pushes.remind(datetime(2026, 3, 11, 7, 30, tzinfo=UTC)) == 0

@@ -47,6 +47,7 @@ def test_optional_slots_may_be_left_out(library):
 def test_internal_prompts_exist_but_are_not_offered_to_students(library):
     assert library.get("answer").kind == "internal"
     assert library.get("slot-extraction").kind == "internal"
+    assert library.get("quiz-grading").kind == "internal"
     with pytest.raises(NotFoundError, match="unknown template 'answer'"):
         library.template("answer")
 

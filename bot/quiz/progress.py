@@ -37,13 +37,36 @@ def streak_length(days: set[date], today: date) -> int:
     return count
 
 
-def render_chart(stats: Stats, title: str = "Your progress") -> bytes:
-    """A PNG with mastery per concept and reviews over the last 30 days."""
+def _pyplot():  # type: ignore[no-untyped-def]
     import matplotlib
 
     matplotlib.use("Agg")  # no display: render to memory
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _png(figure) -> bytes:  # type: ignore[no-untyped-def]
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png")
+    _pyplot().close(figure)
+    return buffer.getvalue()
+
+
+def render_leaderboard(rows: list[tuple[str, int]], title: str) -> bytes:
+    """A PNG bar chart of a group's leaderboard, best at the top."""
+    figure, axes = _pyplot().subplots(figsize=(6, 0.5 * max(len(rows), 2) + 1), dpi=100)
+    names = [name for name, _ in reversed(rows)]
+    axes.barh(names, [points for _, points in reversed(rows)], color="#c44e52")
+    axes.set_xlabel("points")
+    axes.set_title(title)
+    return _png(figure)
+
+
+def render_chart(stats: Stats, title: str = "Your progress") -> bytes:
+    """A PNG with mastery per concept and reviews over the last 30 days."""
+    plt = _pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     concepts = sorted(stats.mastery)
     left.barh(concepts, [stats.mastery[c] * 100 for c in concepts], color="#4c72b0")
@@ -56,8 +79,4 @@ def render_chart(stats: Stats, title: str = "Your progress") -> bytes:
     right.set_ylabel("reviews")
     right.set_title("Reviews, last 30 days")
     figure.suptitle(f"{title}: streak {stats.streak} days, {stats.due_now} due")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    return _png(figure)

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import redis
@@ -21,11 +21,14 @@ from redis.exceptions import RedisError, WatchError
 from bot.core.errors import InputError, NotFoundError, StateUnavailableError
 from bot.core.models import Incoming
 from bot.quiz.bank import MultipleChoice, QuickCheck, QuizBank
-from bot.quiz.grading import grade_key_points
+from bot.quiz.grading import Coverage, grade_key_points
 from bot.quiz.groups import GroupService
 from bot.quiz.progress import Stats, streak_length
 from bot.retrieval.embedding import Embedder
 from bot.state.keys import Keyspace
+
+if TYPE_CHECKING:
+    from bot.llm import LLMClient
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +101,7 @@ class AnswerResult:
 
 
 Graded = tuple[AnswerResult, Rating | None]
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 START = datetime.min.replace(tzinfo=UTC)
 
 
@@ -114,6 +118,7 @@ class QuizService:
         default_timezone: str = "UTC",
         clock: Clock = utc_now,
         groups: GroupService | None = None,
+        llm: LLMClient | None = None,
     ) -> None:
         self._redis = client
         self._keys = keys
@@ -123,6 +128,7 @@ class QuizService:
         self._default_tz = default_timezone
         self.clock = clock
         self.groups = groups
+        self._llm = llm
 
     # -- people ----------------------------------------------------------------
 
@@ -139,6 +145,28 @@ class QuizService:
                     f"{self._keys.person(person)}:profile", "name", incoming.display_name
                 )
             return person
+        except RedisError as exc:
+            raise StateUnavailableError(UNAVAILABLE) from exc
+
+    def set_reminders(self, incoming: Incoming, enabled: bool, quiet: str = "22:00-08:00") -> None:
+        """Opt in (or out) of a daily reminder, sent to this account, when cards are due."""
+        start, _, end = quiet.partition("-")
+        if not (_CLOCK.match(start) and _CLOCK.match(end)):
+            raise InputError("quiet hours look like 22:00-08:00")
+        person = self.person(incoming)
+        index = f"{self._keys.prefix}:{{subs}}:reminders"
+        try:
+            if enabled:
+                address = asdict(incoming.address)
+                address["channel"] = incoming.user  # a direct message to the student
+                self._redis.hset(
+                    f"{self._keys.person(person)}:profile",
+                    mapping={"reminders": json.dumps(address), "quiet": f"{start}-{end}"},
+                )
+                self._redis.sadd(index, person)
+            else:
+                self._redis.hdel(f"{self._keys.person(person)}:profile", "reminders")
+                self._redis.srem(index, person)
         except RedisError as exc:
             raise StateUnavailableError(UNAVAILABLE) from exc
 
@@ -299,7 +327,7 @@ class QuizService:
                     model_answer=item.answer,
                 )  # fmt: skip
                 return result, Rating.Good if correct else Rating.Again
-            coverage = grade_key_points(self._embedder, text[:4000], item.key_points)
+            coverage = self._grade(item, text[:4000])
             result = AnswerResult(
                 prompt_id, item.id, item.kind, None, "", source,
                 model_answer=item.model_answer, covered=coverage.covered,
@@ -308,6 +336,20 @@ class QuizService:
             return result, None
 
         return self._apply(person, prompt_id, grade, new_state="answered")
+
+    def _grade(self, item: QuickCheck, answer: str) -> Coverage:
+        """Key-point coverage by the model when one is configured, else offline."""
+        if self._llm:
+            from bot.llm import LLMUnavailable
+
+            try:
+                covered = self._llm.covered_key_points(
+                    item.prompt, item.model_answer, item.key_points, answer
+                )
+                return Coverage(covered, [p for p in item.key_points if p not in covered])
+            except LLMUnavailable:
+                logger.info("LLM grading unavailable; grading offline")
+        return grade_key_points(self._embedder, answer, item.key_points)
 
     def rate(self, incoming: Incoming, prompt_id: str, rating: str) -> AnswerResult:
         """Record how well a quick check was recalled (again, hard, good, easy)."""

@@ -188,6 +188,29 @@ class PushScheduler:
                 self._redis.set(guard, "dead-lettered", ex=DONE_TTL)
         return sent
 
+    def remind(self, now: datetime) -> int:
+        """Opted-in students with due cards get one reminder a local day, outside quiet hours."""
+        reminded = 0
+        for person in self._redis.smembers(f"{self._keys.prefix}:{{subs}}:reminders"):
+            prefix = self._keys.person(person)
+            profile = self._redis.hgetall(f"{prefix}:profile")
+            if "reminders" not in profile:
+                continue
+            local = now.astimezone(ZoneInfo(profile.get("tz", "UTC")))
+            if _in_quiet_hours(local.strftime("%H:%M"), profile.get("quiet", "22:00-08:00")):
+                continue
+            due = self._redis.zcount(f"{prefix}:due", "-inf", now.timestamp())
+            if not due:
+                continue
+            guard = f"{prefix}:reminded:{local.date()}"
+            if not self._redis.set(guard, "1", nx=True, ex=DONE_TTL):
+                continue
+            plural = "s" if due != 1 else ""
+            text = f"You have {due} quiz card{plural} due; a few minutes now keeps your streak."
+            message = PushMessage(local.date().isoformat(), "", "", "reminder", text)
+            reminded += self._deliver(Address(**json.loads(profile["reminders"])), message)
+        return reminded
+
     def push_now(self, address: Address, course: str, now: datetime) -> PushMessage:
         """Send a channel's quiz at once (an admin's test); the daily guard is untouched."""
         raw = self._redis.hget(self._subs(address.tenant_key), address.channel)
@@ -253,3 +276,9 @@ class PushScheduler:
         """Discard one dead letter."""
         if not self._redis.hdel(self._dlq(), entry_id):
             raise NotFoundError(f"no dead letter {entry_id[:40]!r}")
+
+
+def _in_quiet_hours(clock: str, quiet: str) -> bool:
+    """Whether "HH:MM" falls in a quiet range like "22:00-08:00" (which may wrap midnight)."""
+    start, _, end = quiet.partition("-")
+    return start <= clock < end if start <= end else clock >= start or clock < end

@@ -20,10 +20,12 @@ logger = logging.getLogger(__name__)
 async def push_tick(ctx: dict[str, Any]) -> int:
     """Deliver due pushes; the scheduler's SET NX guard makes concurrent workers safe."""
     container = ctx["container"]
-    sent = await asyncio.to_thread(container.pushes.tick, datetime.now(UTC))
-    if sent:
-        logger.info("pushed to %d channel(s)", len(sent))
-    return len(sent)
+    now = datetime.now(UTC)
+    sent = await asyncio.to_thread(container.pushes.tick, now)
+    reminded = await asyncio.to_thread(container.pushes.remind, now)
+    if sent or reminded:
+        logger.info("pushed to %d channel(s), reminded %d student(s)", len(sent), reminded)
+    return len(sent) + reminded
 
 
 def arq_redis_settings(settings: Settings) -> ArqRedisSettings:
