@@ -671,6 +671,35 @@ def dlq_drop(entry_id: str) -> None:
     out.print("Dropped.")
 
 
+run_app = typer.Typer(help="Run the bot on a chat platform.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+
+
+@run_app.command("slack")
+def run_slack(
+    http: Annotated[
+        bool, typer.Option("--http", help="Serve HTTP events instead of Socket Mode.")
+    ] = False,
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 3000,
+) -> None:
+    """Run the Slack bot: Socket Mode (SLACK_APP_TOKEN) or HTTP events (SLACK_SIGNING_SECRET)."""
+    from bot.adapters.slack.app import SlackBot, check_settings
+
+    container = _container()
+    settings = container.settings.slack
+    check_settings(settings, http)
+    container.assistant  # noqa: B018 - build the core (models, prompts) before serving
+    bot = SlackBot(container, settings)
+    if http:
+        bot.app.start(port=port, path="/slack/events", host="0.0.0.0")
+    else:
+        import asyncio
+
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        asyncio.run(AsyncSocketModeHandler(bot.app, settings.app_token).start_async())
+
+
 @app.command()
 def worker() -> None:
     """Run the scheduler (arq): daily pushes every minute, exactly once across workers."""
@@ -684,6 +713,44 @@ def _now() -> Any:
     import datetime as dt
 
     return dt.datetime.now(dt.UTC)
+
+
+@app.command()
+def feedback(
+    not_helpful: Annotated[
+        bool, typer.Option("--not-helpful", help="Only answers rated unhelpful.")
+    ] = False,
+    export_eval: Annotated[
+        Path | None, typer.Option(help="Write them as eval-set JSONL lines.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rated answers with question, answer, sources and reason, for the course staff."""
+    import dataclasses
+
+    rated = _container().feedback.rated(not_helpful_only=not_helpful)
+    if export_eval:
+        lines = [
+            json.dumps({"question": r.record.question,
+                        "expect": [s.split(" > ")[-1] for s in r.record.sources[:1]],
+                        "concept": r.record.concept})
+            for r in rated
+        ]  # fmt: skip
+        export_eval.write_text("".join(line + "\n" for line in lines))
+        out.print(f"Wrote {len(lines)} line(s) to {export_eval}; check each expect before use.")
+        return
+    if as_json:
+        _print_json([dataclasses.asdict(r) for r in rated])
+        return
+    for r in rated:
+        verdict = "helpful" if r.helpful else "NOT helpful"
+        who = escape(f"{r.record.tenant}, {r.user}")
+        out.print(f"[bold]{verdict}[/bold] ({who}): {escape(r.record.question)}")
+        if r.reason:
+            out.print(f"  reason: {escape(r.reason)}")
+        out.print(f"  sources: {escape('; '.join(r.record.sources[:3]))}")
+    if not rated:
+        out.print("No rated answers yet.")
 
 
 @app.command()

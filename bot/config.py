@@ -99,6 +99,17 @@ class PushSettings(BaseModel):
     outbox_file: Path | None = None  # JSON lines; unset logs them
 
 
+class SlackSettings(BaseSettings):
+    """Slack credentials and endpoint, from the conventional SLACK_* variables."""
+
+    model_config = SettingsConfigDict(env_prefix="SLACK_", extra="ignore")
+
+    bot_token: str | None = None
+    app_token: str | None = None  # Socket Mode
+    signing_secret: str | None = None  # HTTP mode
+    api_url: str = "https://slack.com/api/"  # GovSlack, proxies, test harnesses
+
+
 class Settings(BaseSettings):
     """Everything configurable; build once in the composition root and pass it down."""
 
@@ -121,6 +132,9 @@ class Settings(BaseSettings):
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     quiz: QuizSettings = Field(default_factory=QuizSettings)
     push: PushSettings = Field(default_factory=PushSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    # Per-user limit on questions, shared by every adapter and replica.
+    rate_limit: str = "10/minute"
     # "provider:model" for langchain's init_chat_model, e.g. "openai:gpt-4o-mini";
     # unset means extractive answers only. Base URL and key come from the
     # provider's usual variables (OPENAI_BASE_URL, OPENAI_API_KEY, ...).

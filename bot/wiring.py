@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from bot.quiz.service import QuizService
     from bot.schedule.outbox import Outbox
     from bot.schedule.pushes import PushScheduler
+    from bot.state.events import EventDeduper, UserRateLimiter
+    from bot.state.feedback import FeedbackStore
     from bot.state.keys import Keyspace
     from bot.templates import PromptLibrary
 
@@ -142,6 +144,7 @@ class Container:
             course_choices=CourseChoices(self.redis, keys),
             redactor=self.redactor,
             max_question_chars=self.settings.retrieval.max_query_chars,
+            feedback=self.feedback,
             llm=self.llm,
         )
 
@@ -172,10 +175,15 @@ class Container:
 
     @cached_property
     def outbox(self) -> Outbox:
-        """Where pushes go: the log outbox until a platform adapter provides one."""
-        from bot.schedule.outbox import LogOutbox
+        """Where pushes go: each platform's outbox when its token is set, else the log."""
+        from bot.schedule.outbox import LogOutbox, PlatformOutbox
 
-        return LogOutbox(self.settings.push.outbox_file)
+        routes: dict[str, Outbox] = {}
+        if self.settings.slack.bot_token:
+            from bot.adapters.slack.outbox import SlackOutbox
+
+            routes["slack"] = SlackOutbox(self.settings.slack)
+        return PlatformOutbox(routes, LogOutbox(self.settings.push.outbox_file))
 
     @cached_property
     def pushes(self) -> PushScheduler:
@@ -191,4 +199,29 @@ class Container:
             attempts=cfg.attempts,
             backoff_seconds=cfg.backoff_seconds,
             lease_seconds=cfg.lease_seconds,
+        )
+
+    @cached_property
+    def feedback(self) -> FeedbackStore:
+        """Answers and their helpful / not helpful ratings."""
+        from bot.state.feedback import FeedbackStore
+
+        return FeedbackStore(self.redis, self.keys)
+
+    @cached_property
+    def deduper(self) -> EventDeduper:
+        """One reply per platform event across retries and replicas."""
+        from bot.state.events import EventDeduper
+
+        return EventDeduper(self.redis, self.keys)
+
+    @cached_property
+    def rate_limiter(self) -> UserRateLimiter:
+        """Per-user limit on questions, in Redis so replicas share it."""
+        from bot.state.events import UserRateLimiter
+        from bot.state.redis_client import embedded_server
+
+        uri = self.settings.redis.url or f"redis+unix://{embedded_server(self.settings.data_dir)}"
+        return UserRateLimiter(
+            uri, self.settings.rate_limit, f"{self.settings.redis.key_prefix}:limits"
         )

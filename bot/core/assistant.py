@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from bot.core.errors import NotAllowedError, StateUnavailableError
+from bot.core.errors import NotAllowedError, NotFoundError, StateUnavailableError
 from bot.core.extractive import SentenceSelector
 from bot.core.models import Address, Incoming, Passage, Reply, TemplateFill, Turn
 from bot.core.routing import CONCEPT_TITLES, route_concept, wants_template
 from bot.core.safety import SecretRedactor, safe_text
 from bot.core.slots import extract_slots
-from bot.core.text import clean_query
+from bot.core.text import clean_query, clean_text
 from bot.state.conversations import (
     ConversationStore,
     CourseChoices,
@@ -24,6 +24,7 @@ from bot.state.conversations import (
     GapLog,
     PendingTemplate,
 )
+from bot.state.feedback import AnswerRecord, FeedbackStore
 from bot.templates import PromptLibrary, PromptTemplate
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class Assistant:
         course_choices: CourseChoices,
         redactor: SecretRedactor,
         max_question_chars: int,
+        feedback: FeedbackStore,
         llm: LLMClient | None = None,
     ) -> None:
         self._searcher = searcher
@@ -83,6 +85,7 @@ class Assistant:
         self._course_choices = course_choices
         self._redact = redactor
         self._max_chars = max_question_chars
+        self._feedback = feedback
         self.llm = llm
 
     # -- courses ---------------------------------------------------------------
@@ -208,7 +211,38 @@ class Assistant:
             fill = self._fill_template(ctx, template, slots, question) if template else None
             reply = self._answer(ctx, question, concept, passages, fill, on_token)
         self._save_turns(ctx, reply)
+        self._save_answer(ctx, reply)
         return reply
+
+    def _save_answer(self, ctx: _Context, reply: Reply) -> None:
+        """Keep the answer for feedback buttons (AP: skipped if Redis is down)."""
+        if not ctx.state_ok:
+            return
+        record = AnswerRecord(
+            reply.id,
+            ctx.incoming.address.tenant_key,
+            ctx.text,
+            reply.answer[:4000],
+            reply.concept,
+            [f"{p.chunk.path} > {p.chunk.section}" for p in reply.passages],
+        )
+        try:
+            self._feedback.save_answer(record)
+        except RedisError:
+            logger.warning("could not keep the answer for feedback")
+
+    def rate_answer(
+        self, address: Address, user: str, answer_id: str, helpful: bool, reason: str = ""
+    ) -> None:
+        """A student's helpful / not helpful verdict; the last click wins."""
+        try:
+            known = self._feedback.rate(
+                address.tenant_key, answer_id, user, helpful, clean_text(reason).strip()
+            )
+        except RedisError as exc:
+            raise StateUnavailableError("feedback could not be saved; try again") from exc
+        if not known:
+            raise NotFoundError("that answer is too old to rate")
 
     def _fill_template(
         self, ctx: _Context, template: PromptTemplate, slots: dict[str, Any], question: str
@@ -285,6 +319,7 @@ class Assistant:
             followups=self._followups(concept, passages, fill),
             notes=ctx.notes,
             citations=list(dict.fromkeys(p.citation for p in passages[:3])),
+            body=body,
         )
         return self._finish(reply)
 
@@ -316,6 +351,7 @@ class Assistant:
 
     def _finish(self, reply: Reply) -> Reply:
         reply.answer = self._redact(safe_text(reply.answer))
+        reply.body = self._redact(safe_text(reply.body or reply.answer))
         reply.notes = [self._redact(safe_text(n)) for n in reply.notes]
         return reply
 

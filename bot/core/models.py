@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,6 +168,8 @@ class Reply:
     followups: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. "history unavailable"
     citations: list[str] = field(default_factory=list)
+    id: str = field(default_factory=lambda: secrets.token_hex(6))  # for feedback buttons
+    body: str = ""  # the answer without the template section (adapters show that apart)
 
     def markdown(self) -> str:
         """The whole answer as Markdown: body, notes, then sources."""

@@ -337,6 +337,24 @@ class QuizService:
 
         return self._apply(person, prompt_id, grade, new_state="answered")
 
+    def reveal(self, incoming: Incoming, prompt_id: str) -> AnswerResult:
+        """Show a quick check's model answer without a written attempt; rate it next."""
+        person = self.person(incoming)
+
+        def grade(record: dict[str, Any], item: Item) -> Graded:
+            if record["state"] != "open":
+                return AnswerResult(**record["result"]), None
+            if not isinstance(item, QuickCheck):
+                raise InputError("pick one of the options instead")
+            source = f"{item.source.path} > {item.source.section}"
+            result = AnswerResult(
+                prompt_id, item.id, item.kind, None, "", source,
+                model_answer=item.model_answer, missed=list(item.key_points),
+            )  # fmt: skip
+            return result, None
+
+        return self._apply(person, prompt_id, grade, new_state="answered")
+
     def _grade(self, item: QuickCheck, answer: str) -> Coverage:
         """Key-point coverage by the model when one is configured, else offline."""
         if self._llm:

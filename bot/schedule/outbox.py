@@ -54,3 +54,15 @@ class LogOutbox:
             return
         with self._lock, open(self._path, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
+
+
+class PlatformOutbox:
+    """Routes each push to its platform's outbox; platforms without one use the fallback."""
+
+    def __init__(self, routes: dict[str, Outbox], fallback: Outbox) -> None:
+        self._routes = routes
+        self._fallback = fallback
+
+    def deliver(self, address: Address, message: PushMessage) -> None:
+        """Deliver through the address's platform."""
+        self._routes.get(address.platform, self._fallback).deliver(address, message)

@@ -1,0 +1,1 @@
+"""Slack adapter: bolt app, payload translation, Block Kit rendering, outbox."""

@@ -1,0 +1,688 @@
+"""The Slack bolt app: thin listeners that ack at once, translate, and call the core."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncAssistant
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.slack import translate
+from bot.config import SlackSettings
+from bot.core.errors import InputError, StateUnavailableError
+from bot.core.models import Address, Incoming
+
+logger = logging.getLogger(__name__)
+
+THREAD_TTL = 7 * 24 * 3600
+HELP = """*Studybot* answers questions about the course and quizzes you. Try:
+• `@studybot why add randomness to retry delays?` (or DM me)
+• `/study ask QUESTION` · `/study template [ID]` · `/study quiz [concept]`
+• `/study stats` · `/study streak` · `/study link [CODE]`
+• `/study group create|join|leave|list|leaderboard NAME`
+• `/study subscribe HH:MM TIMEZONE [days] [concept]` · `/study unsubscribe` · `/study subscriptions`
+• `/study course [NAME]` · `/study help`"""
+
+
+def check_settings(settings: SlackSettings, http: bool) -> None:
+    """Refuse to start with a missing or malformed credential, naming the variable."""
+    required = [("SLACK_BOT_TOKEN", settings.bot_token, "xoxb-")]
+    if http:
+        required.append(("SLACK_SIGNING_SECRET", settings.signing_secret, ""))
+    else:
+        required.append(("SLACK_APP_TOKEN", settings.app_token, "xapp-"))
+    for name, value, prefix in required:
+        if not value:
+            raise InputError(f"{name} is not set")
+        if not value.startswith(prefix) or len(value) < 16:
+            shape = f"start with {prefix!r} and be" if prefix else "be"
+            raise InputError(f"{name} looks malformed: it should {shape} at least 16 characters")
+
+
+def web_client(settings: SlackSettings) -> AsyncWebClient:
+    """A Web API client that honours Retry-After on 429 and retries connection errors."""
+    return AsyncWebClient(
+        token=settings.bot_token,
+        base_url=settings.api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=1),
+        ],
+    )
+
+
+class SlackBot:
+    """Wires bolt listeners to the core; blocking core calls run in a bounded pool (a bulkhead)."""
+
+    def __init__(self, container: Any, settings: SlackSettings, workers: int = 8) -> None:
+        self.container = container
+        self.settings = settings
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-core")
+        self.app = AsyncApp(
+            client=web_client(settings),
+            signing_secret=settings.signing_secret,
+            request_verification_enabled=bool(settings.signing_secret),
+            process_before_response=False,
+        )
+        self._register()
+
+    async def core(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking core call in the pool so acks never wait behind it."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: function(*args, **kwargs))
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _thread_key(self, team: str, channel: str, thread: str) -> str:
+        return f"{self.container.keys.tenant(f'slack:{team}')}:slack-thread:{channel}:{thread}"
+
+    async def _allowed(self, client: AsyncWebClient, team: str, channel: str, user: str) -> bool:
+        if await self.core(self.container.rate_limiter.allow, f"slack:{team}", user):
+            return True
+        await client.chat_postEphemeral(
+            channel=channel,
+            user=user,
+            text="You're asking faster than I can keep up; give me a minute and ask again.",
+        )
+        return False
+
+    async def _is_manager(self, client: AsyncWebClient, user: str, channel: str) -> bool:
+        """Workspace admins and owners, and the channel's creator, manage the bot there."""
+        info = await client.users_info(user=user)
+        member = info.get("user") or {}
+        if member.get("is_admin") or member.get("is_owner"):
+            return True
+        try:
+            channel_info = await client.conversations_info(channel=channel)
+            return (channel_info.get("channel") or {}).get("creator") == user
+        except Exception:  # a DM or a channel the bot cannot see
+            return False
+
+    async def answer(
+        self, client: AsyncWebClient, incoming: Incoming, thread_ts: str | None
+    ) -> None:
+        """Post a placeholder, ask the core, then update the placeholder in place."""
+        placeholder = await client.chat_postMessage(
+            channel=incoming.address.channel, thread_ts=thread_ts, text="_Thinking…_"
+        )
+        try:
+            reply = await self.core(self.container.assistant.ask, incoming)
+            text, blocks = translate.render_reply(reply)
+        except (InputError, StateUnavailableError) as exc:
+            text, blocks = translate.escape(str(exc)), None
+        await client.chat_update(
+            channel=incoming.address.channel, ts=placeholder["ts"], text=text, blocks=blocks
+        )
+        if thread_ts:
+            await self.core(
+                self.container.redis.set,
+                self._thread_key(incoming.address.tenant, incoming.address.channel, thread_ts),
+                incoming.user,
+                ex=THREAD_TTL,
+            )
+
+    async def _first_time(self, body: dict[str, Any]) -> bool:
+        event_id = body.get("event_id")
+        if not event_id:
+            return True
+        return await self.core(
+            self.container.deduper.first_time, f"slack:{body.get('team_id', '')}", event_id
+        )
+
+    # -- listeners -------------------------------------------------------------
+
+    def _register(self) -> None:
+        app = self.app
+
+        @app.event("app_mention")
+        async def on_mention(
+            event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+        ) -> None:
+            if event.get("bot_id") or not await self._first_time(body):
+                return
+            team = body.get("team_id", "")
+            if not await self._allowed(client, team, event["channel"], event.get("user", "")):
+                return
+            incoming = translate.event_to_incoming(event, team)
+            await self.answer(client, incoming, event.get("thread_ts") or event["ts"])
+
+        @app.event("message")
+        async def on_message(
+            event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient, context: Any
+        ) -> None:
+            if event.get("bot_id") or event.get("subtype"):
+                return
+            bot_user = context.get("bot_user_id") or ""
+            if bot_user and f"<@{bot_user}>" in event.get("text", ""):
+                return  # the app_mention listener answers it
+            team = body.get("team_id", "")
+            direct = event.get("channel_type") == "im"
+            thread = event.get("thread_ts")
+            if not direct:
+                if not thread:
+                    return
+                asker = await self.core(
+                    self.container.redis.get, self._thread_key(team, event["channel"], thread)
+                )
+                # Follow-ups need no mention, but only from the student the bot is helping.
+                if asker != event.get("user"):
+                    return
+            if not await self._first_time(body):
+                return
+            if not await self._allowed(client, team, event["channel"], event.get("user", "")):
+                return
+            incoming = translate.event_to_incoming(event, team)
+            await self.answer(client, incoming, thread if not direct else event.get("thread_ts"))
+
+        @app.command("/study")
+        async def on_study(ack: Any, command: dict[str, Any], client: AsyncWebClient) -> None:
+            await ack()
+            await self.study(command, client)
+
+        @app.action(re.compile(r"^followup_\d$"))
+        async def on_followup(
+            ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+        ) -> None:
+            await ack()
+            message = body.get("message") or {}
+            incoming = Incoming(
+                Address("slack", body["team"]["id"], body["channel"]["id"]),
+                body["user"]["id"],
+                action["value"],
+                message.get("thread_ts") or message.get("ts") or "default",
+            )
+            await self.answer(client, incoming, message.get("thread_ts") or message.get("ts"))
+
+        @app.action(re.compile(r"^feedback_(helpful|not_helpful)$"))
+        async def on_feedback(
+            ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+        ) -> None:
+            await ack()
+            helpful = action["action_id"] == "feedback_helpful"
+            address = Address("slack", body["team"]["id"], body["channel"]["id"])
+            try:
+                await self.core(
+                    self.container.assistant.rate_answer,
+                    address,
+                    body["user"]["id"],
+                    action["value"],
+                    helpful,
+                )
+            except (InputError, StateUnavailableError) as exc:
+                await client.chat_postEphemeral(
+                    channel=address.channel, user=body["user"]["id"], text=str(exc)
+                )
+                return
+            if helpful:
+                await client.chat_postEphemeral(
+                    channel=address.channel, user=body["user"]["id"], text="Thanks!"
+                )
+            else:
+                await client.views_open(
+                    trigger_id=body["trigger_id"],
+                    view=feedback_modal(action["value"], address.channel),
+                )
+
+        @app.view("feedback_reason")
+        async def on_feedback_reason(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+            await ack()
+            meta = view.get("private_metadata", "|").split("|")
+            reason = view["state"]["values"]["reason"]["reason"].get("value") or ""
+            address = Address("slack", body["team"]["id"], meta[1] if len(meta) > 1 else "")
+            await self.core(
+                self.container.assistant.rate_answer,
+                address,
+                body["user"]["id"],
+                meta[0],
+                False,
+                reason,
+            )
+
+        @app.action("quiz_on_this")
+        async def on_quiz_on_this(
+            ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+        ) -> None:
+            await ack()
+            await self.quiz(
+                client,
+                body["team"]["id"],
+                body["channel"]["id"],
+                body["user"]["id"],
+                action["value"],
+            )
+
+        @app.action(re.compile(r"^quiz_answer_\d$"))
+        async def on_quiz_answer(
+            ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+        ) -> None:
+            await ack()
+            await self.quiz_answer(client, body, action["value"])
+
+        @app.action("quiz_reveal")
+        async def on_reveal(
+            ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+        ) -> None:
+            await ack()
+            who = self._student(body)
+            await self._result(client, body, self.container.quiz.reveal, who, action["value"])
+
+        @app.action("quiz_try")
+        async def on_try(
+            ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+        ) -> None:
+            await ack()
+            who = self._student(body)
+            course = await self.core(self.container.assistant.course_for, who)
+            prompt = await self.core(
+                self.container.quiz.next_prompt, who, course, None, action["value"]
+            )
+            text, blocks = translate.render_prompt(prompt)
+            await client.chat_postEphemeral(
+                channel=who.address.channel, user=who.user, text=text, blocks=blocks
+            )
+
+        @app.action(re.compile(r"^quiz_rate_(again|hard|good|easy)$"))
+        async def on_rate(
+            ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+        ) -> None:
+            await ack()
+            prompt_id, _, rating = action["value"].partition("|")
+            await self._result(
+                client, body, self.container.quiz.rate, self._student(body), prompt_id, rating
+            )
+
+        @app.action("open_prompt")
+        async def on_open_prompt(
+            ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+        ) -> None:
+            await ack()
+            text = "\n".join(
+                block["text"]["text"].strip("`")
+                for block in (body.get("message") or {}).get("blocks", [])
+                if block.get("type") == "section" and block["text"]["text"].startswith("```")
+            )
+            await client.views_open(trigger_id=body["trigger_id"], view=prompt_modal(text))
+
+        @app.event("app_home_opened")
+        async def on_home(
+            event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+        ) -> None:
+            who = Incoming(Address("slack", body.get("team_id", "")), event["user"], "home", "home")
+            course = await self.core(self.container.assistant.course_for, who)
+            stats = await self.core(self.container.quiz.stats, who, course)
+            await client.views_publish(user_id=event["user"], view=home_view(stats))
+
+        assistant = AsyncAssistant()
+
+        @assistant.thread_started
+        async def on_assistant_start(say: Any, set_suggested_prompts: Any) -> None:
+            await say("Hi! Ask me anything about the course, or ask me to quiz you.")
+            await set_suggested_prompts(
+                prompts=[
+                    {"title": "Quiz me", "message": "Quiz me"},
+                    {"title": "Explain CAP", "message": "Explain the CAP theorem"},
+                    {"title": "Retry storms", "message": "Why add randomness to retry delays?"},
+                ]
+            )
+
+        @assistant.user_message
+        async def on_assistant_message(
+            payload: dict[str, Any],
+            body: dict[str, Any],
+            say: Any,
+            set_status: Any,
+            client: AsyncWebClient,
+        ) -> None:
+            await set_status("is thinking…")
+            team = body.get("team_id", "")
+            text = translate.strip_mentions(payload.get("text", ""))
+            if text.lower().startswith("quiz me"):
+                await self.quiz(
+                    client,
+                    team,
+                    payload["channel"],
+                    payload["user"],
+                    None,
+                    thread_ts=payload.get("thread_ts"),
+                )
+                return
+            incoming = translate.event_to_incoming(payload, team)
+            try:
+                reply = await self.core(self.container.assistant.ask, incoming)
+                text, blocks = translate.render_reply(reply)
+            except (InputError, StateUnavailableError) as exc:
+                text, blocks = str(exc), None
+            await say(text=text, blocks=blocks)
+
+        app.use(assistant)
+
+    # -- /study ----------------------------------------------------------------
+
+    def _student(self, body: dict[str, Any]) -> Incoming:
+        channel = (body.get("channel") or {}).get("id", "")
+        user = body["user"]
+        return Incoming(
+            Address("slack", body["team"]["id"], channel),
+            user["id"],
+            "quiz",
+            "quiz",
+            display_name=user.get("name") or user.get("username") or "",
+        )
+
+    async def _result(
+        self, client: AsyncWebClient, body: dict[str, Any], function: Any, *args: Any
+    ) -> None:
+        who = self._student(body)
+        try:
+            result = await self.core(function, *args)
+            text, blocks = translate.render_result(result)
+        except (InputError, StateUnavailableError) as exc:
+            text, blocks = str(exc), None
+        await client.chat_postEphemeral(
+            channel=who.address.channel, user=who.user, text=text, blocks=blocks
+        )
+
+    async def quiz_answer(self, client: AsyncWebClient, body: dict[str, Any], value: str) -> None:
+        """A click on an option: a personal prompt, or an item of a channel quiz."""
+        kind, key, choice = value.split("|")
+        who = self._student(body)
+        letter = "abcde"[int(choice)]
+        if kind == "p":
+            await self._result(client, body, self.container.quiz.answer, who, key, letter)
+            return
+        course = await self.core(self.container.assistant.course_for, who)
+        prompt = await self.core(self.container.quiz.next_prompt, who, course, None, key)
+        await self._result(client, body, self.container.quiz.answer, who, prompt.prompt_id, letter)
+        message = body.get("message") or {}
+        tenant = self.container.keys.tenant(who.address.tenant_key)
+        counter = f"{tenant}:answered:{who.address.channel}:{message.get('ts')}"
+        answered = await self.core(self.container.redis.sadd, counter, who.user)
+        if answered and message.get("blocks"):
+            count = await self.core(self.container.redis.scard, counter)
+            await self.core(self.container.redis.expire, counter, 2 * 24 * 3600)
+            blocks = [b for b in message["blocks"] if b.get("type") != "context"]
+            blocks.append(
+                {
+                    "type": "context",
+                    "elements": [{"type": "mrkdwn", "text": f"{count} answered so far"}],
+                }
+            )
+            await client.chat_update(
+                channel=who.address.channel,
+                ts=message["ts"],
+                text=message.get("text", ""),
+                blocks=blocks,
+            )
+
+    async def quiz(
+        self,
+        client: AsyncWebClient,
+        team: str,
+        channel: str,
+        user: str,
+        concept: str | None,
+        thread_ts: str | None = None,
+    ) -> None:
+        """Send the student their next quiz question, privately."""
+        who = Incoming(Address("slack", team, channel), user, "quiz", "quiz")
+        try:
+            course = await self.core(self.container.assistant.course_for, who)
+            prompt = await self.core(self.container.quiz.next_prompt, who, course, concept)
+        except (InputError, StateUnavailableError) as exc:
+            await client.chat_postEphemeral(channel=channel, user=user, text=str(exc))
+            return
+        if prompt is None:
+            await client.chat_postEphemeral(
+                channel=channel, user=user, text="You're all caught up!"
+            )
+            return
+        text, blocks = translate.render_prompt(prompt)
+        if thread_ts:
+            await client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=text, blocks=blocks
+            )
+        else:
+            await client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)
+
+    async def study(self, command: dict[str, Any], client: AsyncWebClient) -> None:
+        """Dispatch `/study SUBCOMMAND ...`; every reply is ephemeral unless it is an answer."""
+        text = (command.get("text") or "").strip()
+        sub, _, rest = text.partition(" ")
+        sub, rest = sub.lower(), rest.strip()
+        team, channel, user = command["team_id"], command["channel_id"], command["user_id"]
+        incoming = translate.command_to_incoming(command, rest)
+
+        async def tell(message: str) -> None:
+            await client.chat_postEphemeral(channel=channel, user=user, text=message)
+
+        try:
+            if sub in {"", "help"}:
+                await tell(HELP)
+            elif sub == "ask":
+                if await self._allowed(client, team, channel, user):
+                    await self.answer(client, incoming, None)
+            elif sub == "quiz":
+                await self.quiz(client, team, channel, user, rest or None)
+            elif sub in {"stats", "streak"}:
+                await self.stats(client, incoming, charts=sub == "stats")
+            elif sub == "link":
+                if rest:
+                    await self.core(self.container.quiz.redeem_link, incoming, rest)
+                    await tell("Linked: your cards, streaks and groups now follow you everywhere.")
+                else:
+                    code = await self.core(self.container.quiz.link_code, incoming)
+                    await tell(
+                        f"Your link code is *{code}* (10 minutes). "
+                        f"On your other account: `/study link {code}`"
+                    )
+            elif sub == "group":
+                await tell(await self.group(incoming, rest))
+            elif sub in {"subscribe", "unsubscribe", "subscriptions", "course"}:
+                await tell(await self.manage(client, incoming, sub, rest))
+            elif sub == "template":
+                await tell(await self.template(incoming, rest))
+            else:
+                await tell(f"I don't know `/study {translate.escape(sub)}`. Try `/study help`.")
+        except (InputError, StateUnavailableError) as exc:
+            await tell(translate.escape(str(exc)))
+
+    async def stats(self, client: AsyncWebClient, incoming: Incoming, charts: bool) -> None:
+        """Progress, privately; with the chart uploaded as an image for /study stats."""
+        course = await self.core(self.container.assistant.course_for, incoming)
+        stats = await self.core(self.container.quiz.stats, incoming, course)
+        channel, user = incoming.address.channel, incoming.user
+        await client.chat_postEphemeral(
+            channel=channel, user=user, text=translate.render_stats(stats)
+        )
+        if charts:
+            from bot.quiz.progress import render_chart
+
+            png = await self.core(render_chart, stats)
+            # Uploaded to the student's DM with the bot, so the chart stays private.
+            opened = await client.conversations_open(users=user)
+            await client.files_upload_v2(
+                channel=opened["channel"]["id"],
+                content=png,
+                filename="progress.png",
+                title="Your progress",
+            )
+
+    async def group(self, incoming: Incoming, rest: str) -> str:
+        """`/study group create|join|leave|list|members|leaderboard [NAME]`."""
+        action, _, name = rest.partition(" ")
+        groups, quiz = self.container.quiz.groups, self.container.quiz
+        tenant = incoming.address.tenant_key
+        today = datetime.now(UTC).date()
+        person = await self.core(quiz.person, incoming)
+        if action == "list":
+            rows = await self.core(groups.list, tenant)
+            return "\n".join(f"• {translate.escape(n)} ({c})" for n, c in rows) or "No groups yet."
+        if not name:
+            raise InputError("name the group, e.g. `/study group join Raft Fans`")
+        if action == "create":
+            await self.core(groups.create, tenant, person, name, datetime.now(UTC))
+            shown = translate.escape(name)
+            return f"Created *{shown}*; others can `/study group join {shown}`."
+        if action == "join":
+            await self.core(groups.join, tenant, person, name)
+            return f"Joined *{translate.escape(name)}*."
+        if action == "leave":
+            await self.core(groups.leave, tenant, person, name)
+            return f"Left *{translate.escape(name)}*."
+        if action == "members":
+            members = await self.core(groups.members, tenant, name)
+            return ", ".join(translate.escape(m) for m in members)
+        if action == "leaderboard":
+            week = await self.core(groups.leaderboard, tenant, name, "week", today)
+            streak = await self.core(groups.streak, tenant, name, today)
+            rows = "\n".join(
+                f"{i}. {translate.escape(r.name)} — {r.points}" for i, r in enumerate(week, 1)
+            )
+            title = f"*{translate.escape(name)}* this week (streak {streak} days):"
+            return f"{title}\n{rows or 'no points yet'}"
+        raise InputError("use create, join, leave, list, members or leaderboard")
+
+    async def manage(self, client: AsyncWebClient, incoming: Incoming, sub: str, rest: str) -> str:
+        """Channel settings: managers only (subscriptions and the course)."""
+        from bot.schedule.pushes import Subscription, parse_days
+
+        address = incoming.address
+        if sub == "course" and not rest:
+            course = await self.core(self.container.assistant.course_for, incoming)
+            return f"This channel uses *{translate.escape(course)}*."
+        if not await self._is_manager(client, incoming.user, address.channel):
+            return "Only channel managers can change that; ask one of them."
+        pushes = self.container.pushes
+        if sub == "course":
+            name = await self.core(self.container.assistant.set_course, address, rest, True, True)
+            return f"This channel now uses *{translate.escape(name)}*."
+        if sub == "unsubscribe":
+            await self.core(pushes.unsubscribe, address)
+            return "Daily quiz stopped for this channel."
+        if sub == "subscriptions":
+            subs = await self.core(pushes.subscriptions, address)
+            return (
+                "\n".join(
+                    f"• <#{s.channel}> {s.time} {s.timezone} {','.join(s.days)}" for s in subs
+                )
+                or "No subscriptions."
+            )
+        parts = rest.split()
+        if len(parts) < 2:
+            raise InputError("usage: /study subscribe HH:MM TIMEZONE [days] [concept]")
+        days = parts[2] if len(parts) > 2 else None
+        concept = parts[3] if len(parts) > 3 else None
+        course = await self.core(self.container.assistant.course_for, incoming)
+        sub_ = await self.core(
+            pushes.subscribe,
+            Subscription(
+                "slack",
+                address.tenant,
+                address.channel,
+                parts[0],
+                parts[1],
+                parse_days(days),
+                concept,
+                course,
+            ),
+        )
+        return f"Daily quiz here at {sub_.time} {sub_.timezone} on {','.join(sub_.days)}."
+
+    async def template(self, incoming: Incoming, rest: str) -> str:
+        """List templates, or start one (its slots are asked for in the thread)."""
+        prompts = self.container.assistant.prompts
+        if not rest:
+            return "\n".join(f"• `{t.id}`: {t.title}" for t in prompts.user_templates())
+        template = prompts.template(rest.split()[0])
+        reply = await self.core(
+            self.container.assistant.ask,
+            incoming._replace(text=f"Apply {template.title}")
+            if False
+            else Incoming(
+                incoming.address,
+                incoming.user,
+                f"Apply {template.title.lower()} to my system",
+                incoming.thread,
+            ),
+            None,
+            template.id,
+        )
+        return translate.to_mrkdwn(reply.answer)
+
+
+def feedback_modal(answer_id: str, channel: str) -> dict[str, Any]:
+    """Asks for an optional reason after "Not helpful"."""
+    return {
+        "type": "modal",
+        "callback_id": "feedback_reason",
+        "private_metadata": f"{answer_id}|{channel}",
+        "title": {"type": "plain_text", "text": "What was missing?"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "reason",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Reason (optional)"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "reason",
+                    "multiline": True,
+                    "max_length": 1000,
+                },
+            }
+        ],
+    }
+
+
+def prompt_modal(prompt: str) -> dict[str, Any]:
+    """The filled prompt in a text box, easy to select and copy."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Your filled prompt"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "prompt",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Copy it into any AI assistant"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "prompt",
+                    "multiline": True,
+                    "initial_value": prompt[:3000],
+                },
+            }
+        ],
+    }
+
+
+def home_view(stats: Any) -> dict[str, Any]:
+    """App Home: progress and a Quiz me button."""
+    return {
+        "type": "home",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "Your study progress"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": translate.render_stats(stats)}},
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Quiz me"},
+                        "action_id": "quiz_on_this",
+                        "value": "",
+                    }
+                ],
+            },
+        ],
+    }

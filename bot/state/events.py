@@ -1,0 +1,38 @@
+"""Event dedupe and per-user rate limits, shared by every adapter and replica through Redis."""
+
+from __future__ import annotations
+
+import redis
+from limits import RateLimitItem, parse
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from bot.state.keys import Keyspace, escape
+
+EVENT_TTL = 3600  # Slack retries for minutes; an hour covers every retry
+
+
+class EventDeduper:
+    """One reply per platform event, across retries and replicas: SET NX with a TTL."""
+
+    def __init__(self, client: redis.Redis, keys: Keyspace) -> None:
+        self._redis = client
+        self._keys = keys
+
+    def first_time(self, tenant: str, event_id: str) -> bool:
+        """True for the first delivery of an event id, False for every repeat."""
+        key = f"{self._keys.tenant(tenant)}:event:{escape(event_id)}"
+        return bool(self._redis.set(key, "1", nx=True, ex=EVENT_TTL))
+
+
+class UserRateLimiter:
+    """A moving-window limit per user (the `limits` package, stored in Redis)."""
+
+    def __init__(self, storage_uri: str, rate: str, prefix: str) -> None:
+        self._limiter = MovingWindowRateLimiter(RedisStorage(storage_uri, key_prefix=prefix))
+        self._rate: RateLimitItem = parse(rate)
+        self.rate = rate
+
+    def allow(self, tenant: str, user: str) -> bool:
+        """Count one request; False once the user is over the limit."""
+        return self._limiter.hit(self._rate, escape(tenant), escape(user))
