@@ -7,6 +7,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -19,6 +20,14 @@ from bot.wiring import Container
 from tests.fakes.slack_api import SlackAPIStub
 
 SECRET = "test-signing-secret-0123456789"
+FIXTURES = Path(__file__).parent / "fixtures" / "slack"
+
+
+def fixture(name):
+    """A recorded Slack payload (events, commands, actions, views) to start from."""
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
 TOKEN = "xoxb-test-token-0123456789"
 
 
@@ -65,23 +74,21 @@ class SlackHarness:
             return error.code, error.read().decode()
 
     def event(self, event, event_id="Ev1", **kw):
-        body = {"type": "event_callback", "team_id": "T1", "api_app_id": "A1",
-                "event_id": event_id, "event_time": int(time.time()), "event": event}  # fmt: skip
+        body = {**fixture("app_mention"), "event_id": event_id, "event_time": int(time.time())}
+        body["event"] = event
         return self.post(json.dumps(body), "application/json", **kw)
 
     def command(self, text, user="U1", channel="C1"):
-        form = {"command": "/study", "text": text, "team_id": "T1", "channel_id": channel,
-                "user_id": user, "user_name": f"name-{user}", "trigger_id": "trig",
-                "response_url": f"http://127.0.0.1:{self.api.port}/hook"}  # fmt: skip
+        form = {**fixture("slash_command"), "text": text, "channel_id": channel, "user_id": user,
+                "user_name": f"name-{user}"}  # fmt: skip
         return self.post(urllib.parse.urlencode(form), "application/x-www-form-urlencoded")
 
     def action(self, action_id, value, user="U1", channel="C1", message=None):
-        payload = {"type": "block_actions", "team": {"id": "T1"},
-                   "user": {"id": user, "name": user}, "channel": {"id": channel},
-                   "trigger_id": "trig", "api_app_id": "A1", "container": {"type": "message"},
-                   "message": message or {"ts": "5.000", "blocks": []},
-                   "actions": [{"action_id": action_id, "value": value, "type": "button",
-                                "block_id": "b", "action_ts": "1"}]}  # fmt: skip
+        payload = fixture("block_actions")
+        payload["user"] = {**payload["user"], "id": user, "name": user}
+        payload["channel"]["id"] = channel
+        payload["message"] = message or payload["message"]
+        payload["actions"][0].update(action_id=action_id, value=value)
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
         return self.post(body, "application/x-www-form-urlencoded")
 
@@ -111,8 +118,8 @@ def blocks_of(params):
 
 
 def mention(text, ts="100.1", user="U1", **extra):
-    return {"type": "app_mention", "user": user, "text": f"<@UBOT> {text}", "ts": ts,
-            "channel": "C1", "event_ts": ts, **extra}  # fmt: skip
+    event = fixture("app_mention")["event"]
+    return {**event, "user": user, "text": f"<@UBOT> {text}", "ts": ts, "event_ts": ts, **extra}
 
 
 def test_a_mention_is_answered_in_its_thread_with_blocks(slack):
@@ -366,9 +373,11 @@ def test_the_manifest_declares_everything_the_bot_uses():
 
 
 def test_app_home_and_channel_quiz_counts(slack):
+    slack.command("group create Paxos Pals")
+    slack.api.wait_for("chat.postEphemeral")
     slack.event({"type": "app_home_opened", "user": "U1", "tab": "home"}, event_id="EvHome")
     [home] = slack.api.wait_for("views.publish")
-    assert "Your study progress" in json.dumps(home)
+    assert "Your study progress" in json.dumps(home) and "Paxos Pals" in json.dumps(home)
     from bot.adapters.slack.translate import render_push
     from bot.schedule.outbox import PushMessage
 
@@ -386,7 +395,7 @@ def test_app_home_and_channel_quiz_counts(slack):
     updates = slack.api.wait_for("chat.update", 2)
     assert "2 answered so far" in json.dumps(updates[-1])
     assert "U1" not in json.dumps(updates[-1]) and "U2" not in json.dumps(updates[-1])
-    assert len(slack.api.wait_for("chat.postEphemeral", 2)) == 2  # each clicker, privately
+    assert len(slack.api.wait_for("chat.postEphemeral", 3)) == 3  # each clicker, privately
 
 
 def test_feedback_cli_lists_and_exports_rated_answers(
@@ -409,3 +418,149 @@ def test_feedback_cli_lists_and_exports_rated_answers(
     assert call(capsys, "feedback", "--export-eval", str(target))[0] == 0
     [line] = [json.loads(x) for x in target.read_text().splitlines()]
     assert line["question"] == "what is a fencing token" and line["expect"]
+
+
+def view_submission(slack, view, user="U1"):
+    payload = {**fixture("view_submission"), "view": view}
+    payload["user"] = {**payload["user"], "id": user}
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+    return slack.post(body, "application/x-www-form-urlencoded")
+
+
+def test_template_modal_prefilled_from_the_question_then_submitted(slack):
+    slack.command("template cap-analysis for a ride-sharing app. Data types: payments, ratings")
+    [opened] = slack.api.wait_for("views.open")
+    view = json.loads(opened["view"]) if isinstance(opened["view"], str) else opened["view"]
+    inputs = {b["block_id"]: b["element"].get("initial_value") for b in view["blocks"]}
+    assert inputs == {"system": "a ride-sharing app", "data_types": "payments\nratings"}
+
+    submitted = {**view, "state": {"values": {
+        "system": {"system": {"type": "plain_text_input", "value": "a ride-sharing app"}},
+        "data_types": {"data_types": {"type": "plain_text_input", "value": "payments\nratings"}},
+    }}}  # fmt: skip
+    assert view_submission(slack, submitted)[0] == 200
+    [posted] = slack.api.wait_for("chat.postMessage")
+    text = json.dumps(blocks_of(posted))
+    assert "Filled prompt" in text and "- ratings" in text
+
+    empty = {**view, "state": {"values": {
+        "system": {"system": {"type": "plain_text_input", "value": " "}},
+        "data_types": {"data_types": {"type": "plain_text_input", "value": ""}},
+    }}}  # fmt: skip
+    status, body = view_submission(slack, empty)
+    assert status == 200 and json.loads(body)["response_action"] == "errors"
+
+
+@pytest.mark.slow
+def test_ack_is_immediate_while_a_slow_llm_answers_later(
+    indexed_data_dir, models_dir, redis_url, redis_prefix, monkeypatch
+):
+    from bot.config import LLMSettings
+    from tests.fakes.openai_stub import OpenAIStub
+
+    with OpenAIStub() as llm:
+        monkeypatch.setenv("OPENAI_BASE_URL", llm.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-abcdefghijklmnopqrstuvwxyz")
+        llm.default = {"sleep": 10, "text": "Slow but grounded [1]."}
+        api = SlackAPIStub().start()
+        container = Container(
+            Settings(
+                data_dir=indexed_data_dir, models_path=models_dir,
+                redis=RedisSettings(url=redis_url, key_prefix=redis_prefix),
+                slack=SlackSettings(bot_token=TOKEN, signing_secret=SECRET, api_url=api.base_url),
+                llm_model="openai:gpt-test", llm_options=LLMSettings(timeout_seconds=20),
+            )
+        )  # fmt: skip
+        harness = SlackHarness(container, api)
+        try:
+            started = time.monotonic()
+            status, _ = harness.event(mention("what is a quorum"), event_id="EvSlow")
+            assert status == 200 and time.monotonic() - started < 3
+            api.wait_for("chat.postMessage", timeout=5)  # the thinking placeholder
+            [update] = api.wait_for("chat.update", timeout=40)
+            assert time.monotonic() - started >= 10
+            assert "Slow but grounded" in json.dumps(update)
+        finally:
+            harness.stop()
+            api.stop()
+
+
+def test_every_study_subcommand_answers(slack):
+    slack.api.admins.add("U1")
+    commands = [
+        ("ask what is a quorum", "chat.update"),
+        ("course", "chat.postEphemeral"),
+        ("course distributed-systems", "chat.postEphemeral"),
+        ("streak", "chat.postEphemeral"),
+        ("link", "chat.postEphemeral"),
+        ("link ZZZZZZ", "chat.postEphemeral"),
+        ("group create Raft Fans", "chat.postEphemeral"),
+        ("group join Raft Fans", "chat.postEphemeral"),
+        ("group list", "chat.postEphemeral"),
+        ("group leaderboard Raft Fans", "chat.postEphemeral"),
+        ("group leave Raft Fans", "chat.postEphemeral"),
+        ("subscribe 08:00 UTC daily", "chat.postEphemeral"),
+        ("subscriptions", "chat.postEphemeral"),
+        ("unsubscribe", "chat.postEphemeral"),
+        ("template", "chat.postEphemeral"),
+    ]
+    expected = {"chat.update": 0, "chat.postEphemeral": 0}
+    for text, method in commands:
+        slack.command(text)
+        expected[method] += 1
+        slack.api.wait_for(method, expected[method])
+    said = [p["text"] for p in slack.api.of("chat.postEphemeral")]
+    assert "This channel uses *distributed-systems*." in said
+    assert any("Your link code is" in s for s in said)
+    assert any("wrong or has expired" in s for s in said)
+    assert any("Created *Raft Fans*" in s for s in said)
+    assert any("Daily quiz here at 08:00 UTC" in s for s in said)
+    assert any("Daily quiz stopped" in s for s in said)
+
+
+def test_quick_check_reveal_and_rating_buttons(slack):
+    container = slack.bot.container
+    item = next(
+        i
+        for i in container.catalog.quiz_bank("distributed-systems").items.values()
+        if i.kind == "quick-check"
+    )
+    from bot.core.models import Address, Incoming
+
+    student = Incoming(Address("slack", "T1", "C1"), "U1", "quiz", "quiz")
+    prompt = container.quiz.next_prompt(student, "distributed-systems", item_id=item.id)
+    slack.action("quiz_reveal", prompt.prompt_id)
+    [revealed] = slack.api.wait_for("chat.postEphemeral")
+    rate = next(e for b in blocks_of(revealed) if b["type"] == "actions" for e in b["elements"]
+                if e["action_id"] == "quiz_rate_good")  # fmt: skip
+    assert item.model_answer[:40] in json.dumps(revealed)
+    slack.action("quiz_rate_good", rate["value"])
+    [_, rated] = slack.api.wait_for("chat.postEphemeral", 2)
+    assert "Model answer" in json.dumps(rated)
+    assert container.quiz.stats(student, "distributed-systems").cards == 1
+
+
+def test_follow_up_and_quiz_me_on_this_buttons(slack):
+    slack.action("followup_0", "Tell me more about Circuit breakers", message={"ts": "9.0"})
+    [placeholder] = slack.api.wait_for("chat.postMessage")
+    assert placeholder["thread_ts"] == "9.0"
+    slack.api.wait_for("chat.update")
+    slack.action("quiz_on_this", "fault-tolerance")
+    [prompt] = slack.api.wait_for("chat.postEphemeral")
+    assert "(fault-tolerance)" in json.dumps(prompt)
+
+
+def test_the_assistant_surface_suggests_prompts_and_answers_with_a_status(slack):
+    started = {"type": "assistant_thread_started", "event_ts": "40.2",
+               "assistant_thread": {"user_id": "U1", "channel_id": "D1", "thread_ts": "40.1",
+                                    "context": {"channel_id": "C1", "team_id": "T1"}}}  # fmt: skip
+    slack.event(started, event_id="EvA1")
+    [prompts] = slack.api.wait_for("assistant.threads.setSuggestedPrompts")
+    assert "Quiz me" in json.dumps(prompts) and "Explain CAP" in json.dumps(prompts)
+    question = {"type": "message", "user": "U1", "text": "what is a quorum", "ts": "40.3",
+                "thread_ts": "40.1", "channel": "D1", "channel_type": "im"}  # fmt: skip
+    slack.event(question, event_id="EvA2")
+    [status] = slack.api.wait_for("assistant.threads.setStatus")
+    assert "thinking" in status["status"]
+    answer = slack.api.wait_for("chat.postMessage", 2)[1]
+    assert answer["thread_ts"] == "40.1" and "quorum" in json.dumps(answer).lower()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from bot.core.errors import NotAllowedError, NotFoundError, StateUnavailableError
+from bot.core.errors import InputError, NotAllowedError, NotFoundError, StateUnavailableError
 from bot.core.extractive import SentenceSelector
 from bot.core.models import Address, Incoming, Passage, Reply, TemplateFill, Turn
 from bot.core.routing import CONCEPT_TITLES, route_concept, wants_template
@@ -243,6 +243,36 @@ class Assistant:
             raise StateUnavailableError("feedback could not be saved; try again") from exc
         if not known:
             raise NotFoundError("that answer is too old to rate")
+
+    def fill_template(
+        self, incoming: Incoming, template_id: str, values: dict[str, str | list[str]]
+    ) -> Reply:
+        """Fill a template from a form (one field per slot) and answer with it."""
+        template = self.prompts.template(template_id)
+        slots: dict[str, Any] = {}
+        for slot in template.slots:
+            raw = values.get(slot.name) or ""
+            if slot.type == "list":
+                items = raw if isinstance(raw, list) else re.split(r"[\n,;]+", raw)
+                cleaned = [clean_text(i).strip(" -*") for i in items]
+                if kept := [i[:80] for i in cleaned if i][:15]:
+                    slots[slot.name] = kept
+            elif text := clean_text(str(raw)).strip()[:200]:
+                slots[slot.name] = text
+        if missing := template.missing(slots):
+            raise InputError(f"please fill in: {', '.join(m.replace('_', ' ') for m in missing)}")
+        question = f"{template.title} for {slots.get('system', 'my system')}"
+        course = self.course_for(incoming)
+        self._catalog.ensure_indexed(course)
+        ctx = _Context(incoming, question, course)
+        self._load_state(ctx)
+        passages = self._searcher.search(question, course).passages
+        fill = TemplateFill(template.id, slots, [], template.render(slots))
+        concept = template.concept or route_concept(question, passages, True) or "design"
+        reply = self._answer(ctx, question, concept, passages, fill, None)
+        self._save_turns(ctx, reply)
+        self._save_answer(ctx, reply)
+        return reply
 
     def _fill_template(
         self, ctx: _Context, template: PromptTemplate, slots: dict[str, Any], question: str

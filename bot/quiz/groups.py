@@ -109,6 +109,16 @@ class GroupService:
             for slug, meta in groups.items()
         )
 
+    def of_person(self, tenant: str, person: str) -> list[str]:
+        """Names of the tenant's groups a person belongs to."""
+        names = []
+        for entry in self._redis.smembers(self._person_groups(person)):
+            entry_tenant, _, slug = entry.partition("|")
+            meta = self._redis.hget(f"{self._keys.tenant(entry_tenant)}:groups", slug)
+            if entry_tenant == tenant and meta:
+                names.append(json.loads(meta)["name"])
+        return sorted(names)
+
     def members(self, tenant: str, name: str) -> list[str]:
         """Display names of a group's members."""
         slug = self._require(tenant, name)

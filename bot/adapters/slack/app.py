@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -232,6 +233,8 @@ class SlackBot:
                     view=feedback_modal(action["value"], address.channel),
                 )
 
+        app.view("template_submit")(self.on_template_submit)
+
         @app.view("feedback_reason")
         async def on_feedback_reason(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
             await ack()
@@ -319,7 +322,11 @@ class SlackBot:
             who = Incoming(Address("slack", body.get("team_id", "")), event["user"], "home", "home")
             course = await self.core(self.container.assistant.course_for, who)
             stats = await self.core(self.container.quiz.stats, who, course)
-            await client.views_publish(user_id=event["user"], view=home_view(stats))
+            person = await self.core(self.container.quiz.person, who)
+            groups = await self.core(
+                self.container.quiz.groups.of_person, who.address.tenant_key, person
+            )
+            await client.views_publish(user_id=event["user"], view=home_view(stats, groups))
 
         assistant = AsyncAssistant()
 
@@ -489,7 +496,7 @@ class SlackBot:
             elif sub in {"subscribe", "unsubscribe", "subscriptions", "course"}:
                 await tell(await self.manage(client, incoming, sub, rest))
             elif sub == "template":
-                await tell(await self.template(incoming, rest))
+                await self.template(client, command, incoming, rest)
             else:
                 await tell(f"I don't know `/study {translate.escape(sub)}`. Try `/study help`.")
         except (InputError, StateUnavailableError) as exc:
@@ -597,26 +604,92 @@ class SlackBot:
         )
         return f"Daily quiz here at {sub_.time} {sub_.timezone} on {','.join(sub_.days)}."
 
-    async def template(self, incoming: Incoming, rest: str) -> str:
-        """List templates, or start one (its slots are asked for in the thread)."""
+    async def template(
+        self, client: AsyncWebClient, command: dict[str, Any], incoming: Incoming, rest: str
+    ) -> None:
+        """`/study template`: list them; `/study template ID [question]`: a prefilled modal."""
+        from bot.core.slots import extract_slots
+
         prompts = self.container.assistant.prompts
-        if not rest:
-            return "\n".join(f"• `{t.id}`: {t.title}" for t in prompts.user_templates())
-        template = prompts.template(rest.split()[0])
-        reply = await self.core(
-            self.container.assistant.ask,
-            incoming._replace(text=f"Apply {template.title}")
-            if False
-            else Incoming(
-                incoming.address,
-                incoming.user,
-                f"Apply {template.title.lower()} to my system",
-                incoming.thread,
-            ),
-            None,
-            template.id,
+        template_id, _, question = rest.partition(" ")
+        if not template_id:
+            lines = [f"• `{t.id}`: {t.title}" for t in prompts.user_templates()]
+            await client.chat_postEphemeral(
+                channel=incoming.address.channel,
+                user=incoming.user,
+                text="Templates (open one with `/study template ID`):\n" + "\n".join(lines),
+            )
+            return
+        template = prompts.template(template_id)
+        prefill = extract_slots(template, question) if question else {}
+        view = template_modal(template, prefill, incoming.address.channel)
+        await client.views_open(trigger_id=command["trigger_id"], view=view)
+
+    async def on_template_submit(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """Fill the template from the form and post the result to the channel."""
+        meta = json.loads(view.get("private_metadata") or "{}")
+        values = {
+            name: (block.get(name) or {}).get("value") or ""
+            for name, block in view["state"]["values"].items()
+        }
+        incoming = Incoming(
+            Address("slack", body["team"]["id"], meta.get("channel", "")),
+            body["user"]["id"],
+            "template",
+            meta.get("thread") or f"template-{body['user']['id']}",
         )
-        return translate.to_mrkdwn(reply.answer)
+        try:
+            reply = await self.core(
+                self.container.assistant.fill_template, incoming, meta["id"], values
+            )
+        except InputError as exc:
+            first = next(iter(values), "system")
+            await ack(response_action="errors", errors={first: str(exc)[:150]})
+            return
+        await ack()
+        text, blocks = translate.render_reply(reply)
+        await client.chat_postMessage(
+            channel=incoming.address.channel, thread_ts=meta.get("thread"), text=text, blocks=blocks
+        )
+
+
+def template_modal(
+    template: Any, prefill: dict[str, Any], channel: str, thread: str = ""
+) -> dict[str, Any]:
+    """One input per slot (Slack allows many), prefilled from the student's question."""
+    blocks = []
+    for slot in template.slots:
+        value = prefill.get(slot.name) or ""
+        if isinstance(value, list):
+            value = "\n".join(value)
+        element: dict[str, Any] = {
+            "type": "plain_text_input",
+            "action_id": slot.name,
+            "multiline": slot.type == "list",
+            "placeholder": {"type": "plain_text", "text": str(slot.question)[:150]},
+        }
+        if value:
+            element["initial_value"] = value[:3000]
+        label = slot.name.replace("_", " ") + (" (one per line)" if slot.type == "list" else "")
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": slot.name,
+                "optional": not slot.required,
+                "label": {"type": "plain_text", "text": label[:2000]},
+                "element": element,
+            }
+        )
+    return {
+        "type": "modal",
+        "callback_id": "template_submit",
+        "private_metadata": json.dumps({"id": template.id, "channel": channel, "thread": thread}),
+        "title": {"type": "plain_text", "text": template.title[:24]},
+        "submit": {"type": "plain_text", "text": "Fill prompt"},
+        "blocks": blocks,
+    }
 
 
 def feedback_modal(answer_id: str, channel: str) -> dict[str, Any]:
@@ -666,23 +739,22 @@ def prompt_modal(prompt: str) -> dict[str, Any]:
     }
 
 
-def home_view(stats: Any) -> dict[str, Any]:
-    """App Home: progress and a Quiz me button."""
+def home_view(stats: Any, groups: list[str]) -> dict[str, Any]:
+    """App Home: progress, due cards, groups and a Quiz me button."""
+    group_text = ", ".join(translate.escape(g) for g in groups) or "none yet (`/study group list`)"
+    quiz_me = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": "Quiz me"},
+        "action_id": "quiz_on_this",
+        "value": "",
+        "style": "primary",
+    }
     return {
         "type": "home",
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": "Your study progress"}},
             {"type": "section", "text": {"type": "mrkdwn", "text": translate.render_stats(stats)}},
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": "Quiz me"},
-                        "action_id": "quiz_on_this",
-                        "value": "",
-                    }
-                ],
-            },
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Your groups:* {group_text}"}},
+            {"type": "actions", "elements": [quiz_me]},
         ],
     }
