@@ -700,6 +700,18 @@ def run_slack(
         asyncio.run(AsyncSocketModeHandler(bot.app, settings.app_token).start_async())
 
 
+@run_app.command("discord")
+def run_discord() -> None:
+    """Run the Discord bot (DISCORD_TOKEN; DISCORD_GUILD_ID syncs commands to one server)."""
+    from bot.adapters.discord.app import StudyClient, check_settings
+
+    container = _container()
+    settings = container.settings.discord
+    check_settings(settings)
+    container.assistant  # noqa: B018 - build the core (models, prompts) before connecting
+    StudyClient(container, settings).run(settings.token, log_handler=None)
+
+
 @app.command()
 def worker() -> None:
     """Run the scheduler (arq): daily pushes every minute, exactly once across workers."""

@@ -110,6 +110,18 @@ class SlackSettings(BaseSettings):
     api_url: str = "https://slack.com/api/"  # GovSlack, proxies, test harnesses
 
 
+class DiscordSettings(BaseSettings):
+    """Discord credentials, endpoint and sharding, from the DISCORD_* variables."""
+
+    model_config = SettingsConfigDict(env_prefix="DISCORD_", extra="ignore")
+
+    token: str | None = None
+    guild_id: int | None = None  # sync commands to one guild (instant) instead of globally
+    api_url: str = "https://discord.com/api/v10"  # proxies and test harnesses
+    shard_count: int | None = None
+    shard_ids: str | None = None  # "0,1": the shards this process runs
+
+
 class Settings(BaseSettings):
     """Everything configurable; build once in the composition root and pass it down."""
 
@@ -133,6 +145,7 @@ class Settings(BaseSettings):
     quiz: QuizSettings = Field(default_factory=QuizSettings)
     push: PushSettings = Field(default_factory=PushSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
     # Per-user limit on questions, shared by every adapter and replica.
     rate_limit: str = "10/minute"
     # "provider:model" for langchain's init_chat_model, e.g. "openai:gpt-4o-mini";

@@ -183,6 +183,10 @@ class Container:
             from bot.adapters.slack.outbox import SlackOutbox
 
             routes["slack"] = SlackOutbox(self.settings.slack)
+        if self.settings.discord.token:
+            from bot.adapters.discord.outbox import DiscordOutbox
+
+            routes["discord"] = DiscordOutbox(self.settings.discord)
         return PlatformOutbox(routes, LogOutbox(self.settings.push.outbox_file))
 
     @cached_property

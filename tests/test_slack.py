@@ -1,8 +1,6 @@
 """The Slack adapter through real bolt in HTTP mode, signed requests, and a local Web API."""
 
-import asyncio
 import json
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -17,6 +15,7 @@ from bot.adapters.slack.app import SlackBot
 from bot.adapters.slack.translate import escape, render_reply, split_text
 from bot.config import RedisSettings, Settings, SlackSettings
 from bot.wiring import Container
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.slack_api import SlackAPIStub
 
 SECRET = "test-signing-secret-0123456789"
@@ -37,22 +36,11 @@ class SlackHarness:
     def __init__(self, container: Container, api: SlackAPIStub) -> None:
         self.api = api
         self.bot = SlackBot(container, container.settings.slack)
-        self._loop = asyncio.new_event_loop()
-        threading.Thread(target=self._loop.run_forever, daemon=True).start()
-        runner = web.AppRunner(self.bot.app.web_app(path="/slack/events"))
-
-        async def serve() -> int:
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            return site._server.sockets[0].getsockname()[1]
-
-        self.port = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
-        self._runner = runner
+        self._server = LoopbackServer()
+        self.port = self._server.serve(self.bot.app.web_app(path="/slack/events"))
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._server.stop()
 
     def post(self, body: str, content_type: str, headers=None, timestamp=None, secret=SECRET):
         timestamp = str(int(timestamp or time.time()))

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
-import threading
 import time
 from collections import defaultdict, deque
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer
 
 
 class SlackAPIStub:
@@ -22,8 +22,7 @@ class SlackAPIStub:
         self.failures: dict[str, deque[web.Response]] = defaultdict(deque)
         self.admins: set[str] = set()
         self._ts = itertools.count(1)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server = LoopbackServer()
         self.port = 0
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -74,22 +73,11 @@ class SlackAPIStub:
         app.router.add_post("/api/{method}", self._handle)
         app.router.add_get("/api/{method}", self._handle)
         app.router.add_post("/upload/{file}", self._upload)
-        self._thread.start()
-        runner = web.AppRunner(app)
-
-        async def serve() -> int:
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-        self.port = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
-        self._runner = runner
+        self.port = self._server.serve(app)
         return self
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._server.stop()
 
     @property
     def base_url(self) -> str:

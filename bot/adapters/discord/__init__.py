@@ -1,0 +1,1 @@
+"""Discord adapter: discord.py client, payload translation, embeds, REST outbox."""

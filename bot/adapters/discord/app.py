@@ -1,0 +1,647 @@
+"""The Discord client: /study slash commands, mentions and DMs, persistent buttons, modals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.adapters.discord import translate
+from bot.config import DiscordSettings
+from bot.core.errors import InputError, StateUnavailableError
+from bot.core.models import Incoming, Reply
+
+logger = logging.getLogger(__name__)
+
+THREAD_TTL = 7 * 24 * 3600
+HELP = """**Studybot** answers questions about the course and quizzes you.
+`/study ask` · `/study template` · `/study quiz` · `/study stats` · `/study streak` · `/study link`
+`/study group create|join|leave|list|leaderboard` · `/study subscribe` · `/study unsubscribe`
+`/study subscriptions` · `/study course` · `/study help` · or mention me, or DM me."""
+
+
+def shard_plan(settings: DiscordSettings) -> tuple[int | None, list[int] | None]:
+    """Shard count and this process's shard ids; ids must be distinct and in range."""
+    if settings.shard_ids is None:
+        return settings.shard_count, None
+    if not settings.shard_count:
+        raise InputError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT")
+    try:
+        ids = [int(part) for part in settings.shard_ids.split(",") if part.strip()]
+    except ValueError as exc:
+        raise InputError("DISCORD_SHARD_IDS must look like 0,1,2") from exc
+    if len(set(ids)) != len(ids) or any(not 0 <= i < settings.shard_count for i in ids):
+        raise InputError(
+            f"DISCORD_SHARD_IDS must be distinct numbers from 0 to {settings.shard_count - 1}"
+        )
+    return settings.shard_count, ids
+
+
+def check_settings(settings: DiscordSettings) -> None:
+    """Refuse to start without a plausible token, naming the variable."""
+    if not settings.token:
+        raise InputError("DISCORD_TOKEN is not set")
+    if len(settings.token) < 50 or settings.token.count(".") != 2:
+        raise InputError("DISCORD_TOKEN looks malformed: a bot token has three dot-separated parts")
+    shard_plan(settings)
+
+
+class StudyClient(discord.AutoShardedClient):
+    """No privileged intents: slash commands, plus mentions and DMs (their content is delivered)."""
+
+    def __init__(self, container: Any, settings: DiscordSettings, workers: int = 8) -> None:
+        discord.http.Route.BASE = settings.api_url.rstrip("/")
+        count, ids = shard_plan(settings)
+        super().__init__(
+            intents=discord.Intents.default(),
+            # discord.py lets @everyone, users and roles ping by default; the bot never should.
+            allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=count,
+            shard_ids=ids,
+        )
+        self.container = container
+        self.settings = settings
+        self.tree = app_commands.CommandTree(self)
+        self.tree.add_command(study_commands(self))
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="discord-core")
+        self.add_dynamic_items(QuizChoice, RevealButton, RateButton, FeedbackButton, QuizOnThis)
+
+    async def setup_hook(self) -> None:
+        """Sync the command tree: to one guild (instant) when configured, else globally."""
+        if self.settings.guild_id:
+            guild = discord.Object(id=self.settings.guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+
+    async def core(self, function: Any, *args: Any) -> Any:
+        """Run a blocking core call in the pool (a bulkhead) so the gateway never stalls."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: function(*args))
+
+    def _thread_key(self, tenant: str, thread_id: int) -> str:
+        return f"{self.container.keys.tenant(f'discord:{tenant}')}:discord-thread:{thread_id}"
+
+    async def send_reply(self, destination: Any, reply: Reply) -> None:
+        """Embeds plus persistent buttons; long text is split into ordered messages."""
+        await destination.send(embeds=translate.reply_embeds(reply), view=reply_view(reply))
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Answer mentions and DMs; in a thread the bot started, the asker needs no mention."""
+        if message.author.bot or (self.user and message.author.id == self.user.id):
+            return
+        guild_id = message.guild.id if message.guild else None
+        tenant = str(guild_id) if guild_id else f"dm-{message.author.id}"
+        direct = message.guild is None
+        mentioned = self.user is not None and self.user in message.mentions
+        in_our_thread = False
+        if isinstance(message.channel, discord.Thread):
+            asker = await self.core(
+                self.container.redis.get, self._thread_key(tenant, message.channel.id)
+            )
+            in_our_thread = asker == str(message.author.id)
+        if not (direct or mentioned or in_our_thread) or not message.content.strip():
+            return
+        if not await self.core(
+            self.container.rate_limiter.allow, f"discord:{tenant}", str(message.author.id)
+        ):
+            await message.reply("You're asking faster than I can keep up; try again in a minute.")
+            return
+        destination: Any = message.channel
+        if mentioned and not direct and not isinstance(message.channel, discord.Thread):
+            destination = await message.create_thread(
+                name=translate.strip_mentions(message.content)[:90] or "question"
+            )
+        thread = str(getattr(destination, "id", message.channel.id))
+        incoming = translate.to_incoming(
+            guild_id, message.channel.id, message.author.id, message.author.display_name,
+            message.content, thread,
+        )  # fmt: skip
+        async with destination.typing():
+            try:
+                reply = await self.core(self.container.assistant.ask, incoming)
+            except (InputError, StateUnavailableError) as exc:
+                await destination.send(str(exc))
+                return
+        await self.send_reply(destination, reply)
+        if isinstance(destination, discord.Thread):
+            await self.core(
+                self.container.redis.set,
+                self._thread_key(tenant, destination.id),
+                str(message.author.id),
+                "EX",
+                THREAD_TTL,
+            ) if False else await self.core(
+                lambda: self.container.redis.set(
+                    self._thread_key(tenant, destination.id), str(message.author.id), ex=THREAD_TTL
+                )
+            )
+
+
+def _incoming(interaction: discord.Interaction, text: str) -> Incoming:
+    permissions = interaction.permissions  # resolved for this channel, sent with the interaction
+    return translate.to_incoming(
+        interaction.guild_id,
+        interaction.channel_id,
+        interaction.user.id,
+        interaction.user.display_name,
+        text,
+        f"cmd-{interaction.channel_id}",
+        bool(permissions and permissions.manage_channels),
+    )
+
+
+def reply_view(reply: Reply) -> discord.ui.View:
+    """Persistent buttons under an answer (custom_ids survive a restart)."""
+    view = discord.ui.View(timeout=None)
+    if reply.in_scope:
+        view.add_item(FeedbackButton(True, reply.id))
+        view.add_item(FeedbackButton(False, reply.id))
+        if reply.concept:
+            view.add_item(QuizOnThis(reply.concept))
+    return view
+
+
+def prompt_view(prompt_id: str, options: list[str], kind: str = "p") -> discord.ui.View:
+    """Option buttons (or Reveal for a quick check)."""
+    view = discord.ui.View(timeout=None)
+    if options:
+        for index, option in enumerate(options):
+            view.add_item(QuizChoice(kind, prompt_id, index, f"{chr(65 + index)}. {option}"[:80]))
+    else:
+        view.add_item(RevealButton(prompt_id))
+    return view
+
+
+async def _followup(interaction: discord.Interaction, text: str, **kwargs: Any) -> None:
+    """One follow-up per interaction; long text continues in further ordered messages."""
+    pieces = translate.split_message(text) or [""]
+    await interaction.followup.send(pieces[0], ephemeral=True, **kwargs)
+    for piece in pieces[1:]:
+        await interaction.followup.send(piece, ephemeral=True)
+
+
+async def _guarded(interaction: discord.Interaction, work: Any) -> None:
+    """Defer at once (Discord allows 3 s), then do the work and send its follow-up."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    try:
+        await work()
+    except (InputError, StateUnavailableError) as exc:
+        await interaction.followup.send(str(exc), ephemeral=True)
+
+
+class QuizChoice(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"sb:q:(?P<kind>[pi]):(?P<key>[\w-]+):(?P<choice>\d)",
+):
+    """An option of a quiz question: "p" a personal prompt, "i" an item of a channel quiz."""
+
+    def __init__(self, kind: str, key: str, choice: int, label: str = "") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label or chr(65 + choice), custom_id=f"sb:q:{kind}:{key}:{choice}"
+            )
+        )
+        self.kind, self.key, self.choice = kind, key, choice
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> QuizChoice:
+        return cls(match["kind"], match["key"], int(match["choice"]), item.label or "")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client: StudyClient = interaction.client  # type: ignore[assignment]
+        quiz = client.container.quiz
+
+        async def work() -> None:
+            who = _incoming(interaction, "quiz")
+            prompt_id = self.key
+            if self.kind == "i":
+                course = await client.core(client.container.assistant.course_for, who)
+                prompt_id = (
+                    await client.core(quiz.next_prompt, who, course, None, self.key)
+                ).prompt_id
+            result = await client.core(quiz.answer, who, prompt_id, "abcde"[self.choice])
+            await _followup(interaction, translate.result_text(result))
+
+        await _guarded(interaction, work)
+
+
+class RevealButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"sb:reveal:(?P<prompt>[\w-]+)"
+):
+    """Show a quick check's model answer, then ask for a recall rating."""
+
+    def __init__(self, prompt_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(label="Reveal answer", custom_id=f"sb:reveal:{prompt_id}")
+        )
+        self.prompt_id = prompt_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> RevealButton:
+        return cls(match["prompt"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client: StudyClient = interaction.client  # type: ignore[assignment]
+
+        async def work() -> None:
+            result = await client.core(
+                client.container.quiz.reveal, _incoming(interaction, "quiz"), self.prompt_id
+            )
+            view = discord.ui.View(timeout=None)
+            for rating in ("again", "hard", "good", "easy"):
+                view.add_item(RateButton(self.prompt_id, rating))
+            await _followup(interaction, translate.result_text(result), view=view)
+
+        await _guarded(interaction, work)
+
+
+class RateButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"sb:rate:(?P<prompt>[\w-]+):(?P<rating>again|hard|good|easy)",
+):
+    """Again / Hard / Good / Easy after a quick check."""
+
+    def __init__(self, prompt_id: str, rating: str) -> None:
+        super().__init__(
+            discord.ui.Button(label=rating.capitalize(), custom_id=f"sb:rate:{prompt_id}:{rating}")
+        )
+        self.prompt_id, self.rating = prompt_id, rating
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> RateButton:
+        return cls(match["prompt"], match["rating"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client: StudyClient = interaction.client  # type: ignore[assignment]
+
+        async def work() -> None:
+            who = _incoming(interaction, "quiz")
+            result = await client.core(client.container.quiz.rate, who, self.prompt_id, self.rating)
+            await _followup(interaction, translate.result_text(result))
+
+        await _guarded(interaction, work)
+
+
+class FeedbackButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"sb:fb:(?P<helpful>[01]):(?P<answer>\w+)"
+):
+    """Helpful / Not helpful on an answer; the last click wins."""
+
+    def __init__(self, helpful: bool, answer_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Helpful" if helpful else "Not helpful",
+                style=discord.ButtonStyle.success if helpful else discord.ButtonStyle.secondary,
+                custom_id=f"sb:fb:{int(helpful)}:{answer_id}",
+            )
+        )
+        self.helpful, self.answer_id = helpful, answer_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> FeedbackButton:
+        return cls(match["helpful"] == "1", match["answer"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client: StudyClient = interaction.client  # type: ignore[assignment]
+
+        async def work() -> None:
+            who = _incoming(interaction, "feedback")
+            await client.core(
+                client.container.assistant.rate_answer,
+                who.address,
+                who.user,
+                self.answer_id,
+                self.helpful,
+            )
+            await _followup(interaction, "Thanks for the feedback!")
+
+        await _guarded(interaction, work)
+
+
+class QuizOnThis(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"sb:quizon:(?P<concept>[\w-]+)"
+):
+    """Quiz me on the concept of an answer."""
+
+    def __init__(self, concept: str) -> None:
+        super().__init__(
+            discord.ui.Button(label="Quiz me on this", custom_id=f"sb:quizon:{concept}")
+        )
+        self.concept = concept
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> QuizOnThis:
+        return cls(match["concept"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client: StudyClient = interaction.client  # type: ignore[assignment]
+        await _guarded(interaction, lambda: send_quiz(client, interaction, self.concept))
+
+
+async def send_quiz(
+    client: StudyClient, interaction: discord.Interaction, concept: str | None
+) -> None:
+    """The student's next question, privately, with its buttons."""
+    who = _incoming(interaction, "quiz")
+    course = await client.core(client.container.assistant.course_for, who)
+    prompt = await client.core(client.container.quiz.next_prompt, who, course, concept)
+    if prompt is None:
+        await interaction.followup.send("You're all caught up!", ephemeral=True)
+        return
+    await interaction.followup.send(
+        translate.prompt_text(prompt),
+        view=prompt_view(prompt.prompt_id, prompt.options),
+        ephemeral=True,
+    )
+
+
+class TemplateModal(discord.ui.Modal):
+    """A template's slots as text inputs (Discord allows at most 5)."""
+
+    def __init__(self, client: StudyClient, template: Any, prefill: dict[str, Any]) -> None:
+        super().__init__(title=template.title[:45], custom_id=f"sb:template:{template.id}")
+        self.client_ref, self.template = client, template
+        for slot in template.slots[:5]:
+            value = prefill.get(slot.name) or ""
+            self.add_item(
+                discord.ui.TextInput(
+                    label=slot.name.replace("_", " ")[:45],
+                    custom_id=slot.name,
+                    style=discord.TextStyle.paragraph
+                    if slot.type == "list"
+                    else discord.TextStyle.short,
+                    required=slot.required,
+                    default="\n".join(value) if isinstance(value, list) else value,
+                    placeholder=slot.question[:100],
+                    max_length=1000,
+                )
+            )
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        client = self.client_ref
+        values = {
+            c.custom_id: c.value for c in self.children if isinstance(c, discord.ui.TextInput)
+        }
+
+        async def work() -> None:
+            reply = await client.core(
+                client.container.assistant.fill_template,
+                _incoming(interaction, "template"),
+                self.template.id,
+                values,
+            )
+            await interaction.followup.send(
+                embeds=translate.reply_embeds(reply), view=reply_view(reply)
+            )
+
+        await _guarded(interaction, work)
+
+
+def study_commands(client: StudyClient) -> app_commands.Group:
+    """The /study command group."""
+    study = app_commands.Group(
+        name="study", description="Ask, quiz, stats, groups and daily quizzes"
+    )
+    container = client.container
+
+    async def concept_choices(
+        _: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        concepts = container.catalog.quiz_bank(container.settings.default_course).concepts()
+        return [app_commands.Choice(name=c, value=c) for c in concepts if current.lower() in c][:25]
+
+    async def template_choices(
+        _: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        ids = [t.id for t in container.prompts.user_templates()]
+        return [app_commands.Choice(name=i, value=i) for i in ids if current.lower() in i][:25]
+
+    @study.command(name="ask", description="Ask a question about the course")
+    @app_commands.describe(question="Your question")
+    async def ask(interaction: discord.Interaction, question: str) -> None:
+        await interaction.response.defer(thinking=True)
+        who = _incoming(interaction, question)
+        if not await client.core(container.rate_limiter.allow, who.address.tenant_key, who.user):
+            await interaction.followup.send(
+                "You're asking faster than I can keep up; try again in a minute."
+            )
+            return
+        try:
+            reply = await client.core(container.assistant.ask, who)
+        except (InputError, StateUnavailableError) as exc:
+            await interaction.followup.send(str(exc))
+            return
+        await interaction.followup.send(
+            embeds=translate.reply_embeds(reply), view=reply_view(reply)
+        )
+
+    @study.command(name="help", description="What studybot can do")
+    async def help_(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(HELP, ephemeral=True)
+
+    @study.command(name="quiz", description="Your next quiz question")
+    @app_commands.autocomplete(concept=concept_choices)
+    async def quiz(interaction: discord.Interaction, concept: str | None = None) -> None:
+        await _guarded(interaction, lambda: send_quiz(client, interaction, concept))
+
+    @study.command(name="stats", description="Your progress, with a chart")
+    async def stats(interaction: discord.Interaction) -> None:
+        async def work() -> None:
+            from bot.quiz.progress import render_chart
+
+            who = _incoming(interaction, "stats")
+            course = await client.core(container.assistant.course_for, who)
+            result = await client.core(container.quiz.stats, who, course)
+            png = await client.core(render_chart, result)
+            import io
+
+            chart = discord.File(io.BytesIO(png), filename="progress.png")
+            await interaction.followup.send(
+                translate.stats_text(result), file=chart, ephemeral=True
+            )
+
+        await _guarded(interaction, work)
+
+    @study.command(name="streak", description="Your study streak")
+    async def streak(interaction: discord.Interaction) -> None:
+        async def work() -> None:
+            who = _incoming(interaction, "stats")
+            course = await client.core(container.assistant.course_for, who)
+            result = await client.core(container.quiz.stats, who, course)
+            await interaction.followup.send(f"Your streak: {result.streak} day(s).", ephemeral=True)
+
+        await _guarded(interaction, work)
+
+    @study.command(name="link", description="Link your Slack and Discord accounts")
+    async def link(interaction: discord.Interaction, code: str | None = None) -> None:
+        async def work() -> None:
+            who = _incoming(interaction, "link")
+            if code:
+                await client.core(container.quiz.redeem_link, who, code)
+                await interaction.followup.send(
+                    "Linked: your cards, streaks and groups follow you.", ephemeral=True
+                )
+            else:
+                issued = await client.core(container.quiz.link_code, who)
+                await interaction.followup.send(
+                    f"Your link code: **{issued}** (10 minutes)", ephemeral=True
+                )
+
+        await _guarded(interaction, work)
+
+    @study.command(name="template", description="Fill a prompt template for your own system")
+    @app_commands.autocomplete(template=template_choices)
+    async def template(
+        interaction: discord.Interaction, template: str, question: str | None = None
+    ) -> None:
+        from bot.core.slots import extract_slots
+
+        try:
+            chosen = container.prompts.template(template)
+        except InputError as exc:
+            await interaction.response.send_message(str(exc), ephemeral=True)
+            return
+        prefill = extract_slots(chosen, question) if question else {}
+        await interaction.response.send_modal(TemplateModal(client, chosen, prefill))
+
+    @study.command(name="group", description="Study groups: create, join, leave, list, leaderboard")
+    @app_commands.choices(
+        action=[
+            app_commands.Choice(name=a, value=a)
+            for a in ("create", "join", "leave", "list", "members", "leaderboard")
+        ]
+    )
+    async def group(interaction: discord.Interaction, action: str, name: str | None = None) -> None:
+        async def work() -> None:
+            who = _incoming(interaction, "group")
+            groups, tenant = container.quiz.groups, who.address.tenant_key
+            person = await client.core(container.quiz.person, who)
+            today = datetime.now(UTC).date()
+            if action == "list":
+                rows = await client.core(groups.list, tenant)
+                text = "\n".join(f"- {n} ({c})" for n, c in rows) or "No groups yet."
+            elif not name:
+                raise InputError("name the group")
+            elif action == "create":
+                await client.core(groups.create, tenant, person, name, datetime.now(UTC))
+                text = f"Created **{name}**."
+            elif action == "join":
+                await client.core(groups.join, tenant, person, name)
+                text = f"Joined **{name}**."
+            elif action == "leave":
+                await client.core(groups.leave, tenant, person, name)
+                text = f"Left **{name}**."
+            elif action == "members":
+                text = ", ".join(await client.core(groups.members, tenant, name))
+            else:
+                rows = await client.core(groups.leaderboard, tenant, name, "week", today)
+                text = (
+                    "\n".join(f"{i}. {r.name} - {r.points}" for i, r in enumerate(rows, 1))
+                    or "No points yet."
+                )
+            await interaction.followup.send(text, ephemeral=True)
+
+        await _guarded(interaction, work)
+
+    @study.command(name="subscribe", description="Daily quiz in this channel (Manage Channels)")
+    @app_commands.autocomplete(concept=concept_choices)
+    async def subscribe(
+        interaction: discord.Interaction,
+        time: str,
+        timezone: str,
+        days: str | None = None,
+        concept: str | None = None,
+    ) -> None:
+        async def work() -> None:
+            from bot.schedule.pushes import Subscription, parse_days
+
+            who = _manager(interaction)
+            course = await client.core(container.assistant.course_for, who)
+            sub = await client.core(
+                container.pushes.subscribe,
+                Subscription(
+                    "discord",
+                    who.address.tenant,
+                    who.address.channel,
+                    time,
+                    timezone,
+                    parse_days(days),
+                    concept,
+                    course,
+                ),
+            )
+            await interaction.followup.send(
+                f"Daily quiz here at {sub.time} {sub.timezone} on {','.join(sub.days)}.",
+                ephemeral=True,
+            )
+
+        await _guarded(interaction, work)
+
+    @study.command(
+        name="unsubscribe", description="Stop this channel's daily quiz (Manage Channels)"
+    )
+    async def unsubscribe(interaction: discord.Interaction) -> None:
+        async def work() -> None:
+            who = _manager(interaction)
+            await client.core(container.pushes.unsubscribe, who.address)
+            await interaction.followup.send("Daily quiz stopped for this channel.", ephemeral=True)
+
+        await _guarded(interaction, work)
+
+    @study.command(
+        name="subscriptions", description="This server's daily quizzes (Manage Channels)"
+    )
+    async def subscriptions(interaction: discord.Interaction) -> None:
+        async def work() -> None:
+            who = _manager(interaction)
+            subs = await client.core(container.pushes.subscriptions, who.address)
+            text = "\n".join(
+                f"- <#{s.channel}> {s.time} {s.timezone} {','.join(s.days)}" for s in subs
+            )
+            await interaction.followup.send(text or "No subscriptions.", ephemeral=True)
+
+        await _guarded(interaction, work)
+
+    @study.command(name="course", description="Show or (Manage Channels) set this channel's course")
+    async def course(interaction: discord.Interaction, name: str | None = None) -> None:
+        async def work() -> None:
+            who = _incoming(interaction, "course")
+            if name:
+                who = _manager(interaction)
+                chosen = await client.core(
+                    container.assistant.set_course, who.address, name, True, True
+                )
+                text = f"This channel now uses **{chosen}**."
+            else:
+                current = await client.core(container.assistant.course_for, who)
+                text = f"This channel uses **{current}**."
+            await interaction.followup.send(text, ephemeral=True)
+
+        await _guarded(interaction, work)
+
+    return study
+
+
+def _manager(interaction: discord.Interaction) -> Incoming:
+    """The caller, if they may manage channels; else a polite refusal."""
+    who = _incoming(interaction, "manage")
+    if not who.is_admin:
+        raise InputError("Only members with Manage Channels can change that.")
+    return who

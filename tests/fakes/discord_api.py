@@ -1,0 +1,98 @@
+"""A local stand-in for Discord's REST API on a loopback port; records every call."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer
+
+BOT = {"id": "999", "username": "studybot", "discriminator": "0", "global_name": None,
+       "avatar": None, "bot": True}  # fmt: skip
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    # discord.py decodes JSON only when Content-Type is exactly application/json
+    # (aiohttp's json_response would append "; charset=utf-8").
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"}
+    )
+
+
+class DiscordAPIStub:
+    """Answers the REST routes the bot uses; interaction callbacks return the interaction."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, Any, float]] = []
+        self._ids = itertools.count(5000)
+        self._server = LoopbackServer()
+        self.port = 0
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        path = "/" + request.match_info["tail"]
+        body: Any = None
+        if request.content_type == "application/json":
+            body = await request.json()
+        elif request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            body = {}
+            async for part in reader:
+                if part.name == "payload_json":
+                    body.update(json.loads(await part.text()))
+                else:
+                    body.setdefault("files", []).append(len(await part.read()))
+        self.calls.append((request.method, path, body, time.monotonic()))
+        if path == "/users/@me":
+            return _json(BOT)
+        if path == "/oauth2/applications/@me":
+            return _json({"id": "888", "name": "studybot", "description": "", "icon": None,
+                          "bot_public": True, "bot_require_code_grant": False, "verify_key": "k",
+                          "owner": BOT, "team": None, "flags": 0})  # fmt: skip
+        if path.startswith("/applications/") and "/commands" in path:
+            return _json([])
+        if path.startswith("/interactions/") and path.endswith("/callback"):
+            return _json({"interaction": {"id": path.split("/")[2], "type": 2}})
+        if path.startswith(("/webhooks/", "/channels/")) and request.method in {"POST", "PATCH"}:
+            return _json(self._message(body or {}))
+        return _json({})
+
+    def _message(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"id": str(next(self._ids)), "channel_id": "1", "type": 0, "author": BOT,
+                "content": body.get("content") or "", "embeds": body.get("embeds") or [],
+                "components": [], "attachments": [], "mentions": [], "mention_roles": [],
+                "pinned": False, "mention_everyone": False, "tts": False, "flags": 0,
+                "timestamp": "2026-03-02T10:00:00+00:00", "edited_timestamp": None}  # fmt: skip
+
+    def start(self) -> DiscordAPIStub:
+        app = web.Application()
+        app.router.add_route("*", "/api/v10/{tail:.*}", self._handle)
+        self.port = self._server.serve(app)
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    @property
+    def base_url(self) -> str:
+        """What DISCORD_API_URL points at."""
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    def of(self, fragment: str, method: str = "POST") -> list[Any]:
+        """Bodies of the calls whose path contains `fragment`."""
+        return [b for m, p, b, _ in self.calls if fragment in p and m == method]
+
+    def wait_for(
+        self, fragment: str, count: int = 1, method: str = "POST", timeout: float = 20
+    ) -> list[Any]:
+        """Poll until `count` such calls arrived."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.of(fragment, method)
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        raise AssertionError(f"{fragment}: expected {count}, got {len(self.of(fragment, method))}")
