@@ -120,6 +120,9 @@ class DiscordSettings(BaseSettings):
     api_url: str = "https://discord.com/api/v10"  # proxies and test harnesses
     shard_count: int | None = None
     shard_ids: str | None = None  # "0,1": the shards this process runs
+    # The privileged Message Content intent: only with it does Discord deliver the
+    # text of un-mentioned follow-ups in the bot's threads. Enable it in the portal too.
+    message_content: bool = False
 
 
 class Settings(BaseSettings):

@@ -283,3 +283,78 @@ def test_a_hung_llm_still_gets_a_fallback_follow_up(
         finally:
             harness.stop()
             api.stop()
+
+
+def test_a_mention_in_a_channel_opens_a_thread_for_the_answer(discord_bot):
+    guild = {"id": "777", "name": "Course", "icon": None, "owner_id": "1", "roles": [],
+             "emojis": [], "features": [], "member_count": 2, "unavailable": False,
+             "channels": [{"id": "555", "type": 0, "name": "study", "position": 0,
+                           "permission_overwrites": [], "nsfw": False, "parent_id": None}],
+             "members": [], "threads": [], "stickers": [], "premium_tier": 0,
+             "preferred_locale": "en-US", "verification_level": 0,
+             "default_message_notifications": 0, "explicit_content_filter": 0, "mfa_level": 0,
+             "system_channel_flags": 0}  # fmt: skip
+    state = discord_bot.client._connection
+    discord_bot.loop.call_soon_threadsafe(state.parse_guild_create, guild)
+    time.sleep(0.3)
+    author = {
+        "id": "42",
+        "username": "ada",
+        "discriminator": "0",
+        "avatar": None,
+        "global_name": "Ada",
+    }
+    bot_user = {
+        "id": "999",
+        "username": "studybot",
+        "discriminator": "0",
+        "avatar": None,
+        "bot": True,
+    }
+    message = {**discord_bot.api._message({"content": "<@999> what is a fencing token"}),
+               "id": "31337", "channel_id": "555", "guild_id": "777", "author": author,
+               "member": {"roles": [], "joined_at": "2026-01-01T00:00:00+00:00", "deaf": False,
+                          "mute": False, "flags": 0},
+               "mentions": [bot_user]}  # fmt: skip
+    discord_bot.loop.call_soon_threadsafe(state.parse_message_create, message)
+    [thread] = discord_bot.api.wait_for("/channels/555/messages/31337/threads")
+    assert "fencing token" in thread["name"]
+    [answer] = discord_bot.api.wait_for("/channels/8888/messages")
+    assert "Fencing" in json.dumps(answer["embeds"])
+    asker = discord_bot.client.container.redis.get(discord_bot.client._thread_key("777", 8888))
+    assert asker == "42"  # the asker's follow-ups in this thread need no mention
+
+
+def test_follow_ups_in_the_bots_thread_need_no_mention_only_from_the_asker(discord_bot):
+    container = discord_bot.client.container
+    container.redis.set(discord_bot.client._thread_key("777", 8888), "42")
+    thread_channel = {"id": "8888", "type": 11, "guild_id": "777", "parent_id": "555",
+                      "owner_id": "999", "name": "q", "member_count": 1, "message_count": 1,
+                      "flags": 0, "rate_limit_per_user": 0,
+                      "thread_metadata": {"archived": False, "auto_archive_duration": 1440,
+                                          "archive_timestamp": "2026-03-02T10:00:00+00:00",
+                                          "locked": False}}  # fmt: skip
+    state = discord_bot.client._connection
+    guild = {"id": "777", "name": "Course", "icon": None, "owner_id": "1", "roles": [],
+             "emojis": [], "features": [], "member_count": 2, "unavailable": False,
+             "channels": [], "threads": [thread_channel], "members": [], "stickers": [],
+             "premium_tier": 0, "preferred_locale": "en-US", "verification_level": 0,
+             "default_message_notifications": 0, "explicit_content_filter": 0, "mfa_level": 0,
+             "system_channel_flags": 0}  # fmt: skip
+    discord_bot.loop.call_soon_threadsafe(state.parse_guild_create, guild)
+    time.sleep(0.3)
+
+    def say(user, text, message_id):
+        author = {"id": user, "username": f"u{user}", "discriminator": "0", "avatar": None}
+        message = {**discord_bot.api._message({"content": text}), "id": message_id,
+                   "channel_id": "8888", "guild_id": "777", "author": author,
+                   "member": {"roles": [], "joined_at": "2026-01-01T00:00:00+00:00",
+                              "deaf": False, "mute": False, "flags": 0}}  # fmt: skip
+        discord_bot.loop.call_soon_threadsafe(state.parse_message_create, message)
+
+    say("42", "and what about leases?", "40001")
+    [answer] = discord_bot.api.wait_for("/channels/8888/messages")
+    assert "lease" in json.dumps(answer["embeds"]).lower()
+    say("43", "me too: what about leases?", "40002")
+    time.sleep(1)
+    assert len(discord_bot.api.of("/channels/8888/messages")) == 1

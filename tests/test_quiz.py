@@ -1,5 +1,6 @@
 """Quizzes through the core API: FSRS scheduling, grading, idempotency, CP refusal, streaks."""
 
+import re
 import threading
 from datetime import UTC, date, datetime, timedelta
 
@@ -65,6 +66,8 @@ def test_a_new_student_gets_a_quiz_answers_and_it_comes_back_due(app, clock):
     me = student("quiz me")
     prompt = app.quiz.next_prompt(me, COURSE, "cap")
     assert prompt.concept == "cap" and not prompt.due
+    # Ids go on command lines and into button values: never a leading "-".
+    assert re.fullmatch(r"[0-9a-f]{12}", prompt.prompt_id)
     item = item_of(app, prompt)
     if isinstance(item, MultipleChoice):
         result = app.quiz.answer(me, prompt.prompt_id, right_letter(item))

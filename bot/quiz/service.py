@@ -283,7 +283,7 @@ class QuizService:
                 return None
             item, is_due = random.Random(f"{person}:{len(seen)}").choice(fresh), False
         prompt = QuizPrompt(
-            prompt_id=secrets.token_urlsafe(8),
+            prompt_id=secrets.token_hex(6),  # hex: never starts with "-" (a CLI option)
             item_id=item.id,
             kind=item.kind,
             concept=item.concept,

@@ -56,6 +56,15 @@ class DiscordAPIStub:
             return _json([])
         if path.startswith("/interactions/") and path.endswith("/callback"):
             return _json({"interaction": {"id": path.split("/")[2], "type": 2}})
+        if path.endswith("/threads") and request.method == "POST":
+            parent = path.split("/")[2]
+            return _json({"id": "8888", "type": 11, "guild_id": "777", "parent_id": parent,
+                          "owner_id": BOT["id"], "name": (body or {}).get("name", ""),
+                          "member_count": 1, "message_count": 0, "flags": 0,
+                          "rate_limit_per_user": 0,
+                          "thread_metadata": {"archived": False, "auto_archive_duration": 1440,
+                                              "archive_timestamp": "2026-03-02T10:00:00+00:00",
+                                              "locked": False}})  # fmt: skip
         if path.startswith(("/webhooks/", "/channels/")) and request.method in {"POST", "PATCH"}:
             return _json(self._message(body or {}))
         return _json({})

@@ -57,8 +57,10 @@ class StudyClient(discord.AutoShardedClient):
     def __init__(self, container: Any, settings: DiscordSettings, workers: int = 8) -> None:
         discord.http.Route.BASE = settings.api_url.rstrip("/")
         count, ids = shard_plan(settings)
+        intents = discord.Intents.default()
+        intents.message_content = settings.message_content
         super().__init__(
-            intents=discord.Intents.default(),
+            intents=intents,
             # discord.py lets @everyone, users and roles ping by default; the bot never should.
             allowed_mentions=discord.AllowedMentions.none(),
             shard_count=count,
