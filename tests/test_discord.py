@@ -4,6 +4,7 @@ and real INTERACTION_CREATE payloads fed through the command tree and component 
 import itertools
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,14 @@ from tests.fakes.discord_api import DiscordAPIStub
 from tests.fakes.loopback import LoopbackServer
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.abcdefghijklmnopqrstuvwxyz0123456789AB"
+FIXTURES = Path(__file__).parent / "fixtures" / "discord"
+
+
+def fixture(name: str) -> dict:
+    """A recorded gateway payload (interaction, message, guild) to start from."""
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
 IDS = itertools.count(10_000)
 
 
@@ -41,20 +50,13 @@ class DiscordHarness:
         self.loop.call_soon_threadsafe(self.client._connection.parse_interaction_create, payload)
 
     def base(self, kind: int, data: dict, user="42", permissions="0") -> dict:
+        """An interaction payload from the recorded fixture, with its own id and token."""
         number = next(IDS)
-        return {
-            "id": str(number), "application_id": "888", "type": kind, "token": f"tok{number}",
-            "version": 1, "guild_id": "777", "channel_id": "555",
-            "channel": {"id": "555", "type": 0, "guild_id": "777", "name": "study", "position": 0,
-                        "permission_overwrites": [], "nsfw": False, "parent_id": None},
-            "member": {"user": {"id": user, "username": f"user{user}", "discriminator": "0",
-                                "avatar": None, "global_name": f"User {user}"},
-                       "roles": [], "joined_at": "2026-01-01T00:00:00+00:00", "deaf": False,
-                       "mute": False, "flags": 0, "permissions": permissions, "avatar": None},
-            "data": data, "locale": "en-US", "guild_locale": "en-US", "app_permissions": "0",
-            "entitlements": [], "authorizing_integration_owners": {"0": "777"}, "context": 0,
-            "attachment_size_limit": 8_388_608,
-        }  # fmt: skip
+        payload = fixture("interaction_command")
+        payload.update(id=str(number), type=kind, token=f"tok{number}", data=data)
+        payload["member"]["user"].update(id=user, username=f"user{user}")
+        payload["member"]["permissions"] = permissions
+        return payload
 
     def command(self, sub: str, user="42", permissions="0", **options) -> dict:
         opts = [{"name": k, "type": 3, "value": v} for k, v in options.items()]
@@ -286,37 +288,10 @@ def test_a_hung_llm_still_gets_a_fallback_follow_up(
 
 
 def test_a_mention_in_a_channel_opens_a_thread_for_the_answer(discord_bot):
-    guild = {"id": "777", "name": "Course", "icon": None, "owner_id": "1", "roles": [],
-             "emojis": [], "features": [], "member_count": 2, "unavailable": False,
-             "channels": [{"id": "555", "type": 0, "name": "study", "position": 0,
-                           "permission_overwrites": [], "nsfw": False, "parent_id": None}],
-             "members": [], "threads": [], "stickers": [], "premium_tier": 0,
-             "preferred_locale": "en-US", "verification_level": 0,
-             "default_message_notifications": 0, "explicit_content_filter": 0, "mfa_level": 0,
-             "system_channel_flags": 0}  # fmt: skip
     state = discord_bot.client._connection
-    discord_bot.loop.call_soon_threadsafe(state.parse_guild_create, guild)
+    discord_bot.loop.call_soon_threadsafe(state.parse_guild_create, fixture("guild_create"))
     time.sleep(0.3)
-    author = {
-        "id": "42",
-        "username": "ada",
-        "discriminator": "0",
-        "avatar": None,
-        "global_name": "Ada",
-    }
-    bot_user = {
-        "id": "999",
-        "username": "studybot",
-        "discriminator": "0",
-        "avatar": None,
-        "bot": True,
-    }
-    message = {**discord_bot.api._message({"content": "<@999> what is a fencing token"}),
-               "id": "31337", "channel_id": "555", "guild_id": "777", "author": author,
-               "member": {"roles": [], "joined_at": "2026-01-01T00:00:00+00:00", "deaf": False,
-                          "mute": False, "flags": 0},
-               "mentions": [bot_user]}  # fmt: skip
-    discord_bot.loop.call_soon_threadsafe(state.parse_message_create, message)
+    discord_bot.loop.call_soon_threadsafe(state.parse_message_create, fixture("message_create"))
     [thread] = discord_bot.api.wait_for("/channels/555/messages/31337/threads")
     assert "fencing token" in thread["name"]
     [answer] = discord_bot.api.wait_for("/channels/8888/messages")
@@ -328,28 +303,14 @@ def test_a_mention_in_a_channel_opens_a_thread_for_the_answer(discord_bot):
 def test_follow_ups_in_the_bots_thread_need_no_mention_only_from_the_asker(discord_bot):
     container = discord_bot.client.container
     container.redis.set(discord_bot.client._thread_key("777", 8888), "42")
-    thread_channel = {"id": "8888", "type": 11, "guild_id": "777", "parent_id": "555",
-                      "owner_id": "999", "name": "q", "member_count": 1, "message_count": 1,
-                      "flags": 0, "rate_limit_per_user": 0,
-                      "thread_metadata": {"archived": False, "auto_archive_duration": 1440,
-                                          "archive_timestamp": "2026-03-02T10:00:00+00:00",
-                                          "locked": False}}  # fmt: skip
     state = discord_bot.client._connection
-    guild = {"id": "777", "name": "Course", "icon": None, "owner_id": "1", "roles": [],
-             "emojis": [], "features": [], "member_count": 2, "unavailable": False,
-             "channels": [], "threads": [thread_channel], "members": [], "stickers": [],
-             "premium_tier": 0, "preferred_locale": "en-US", "verification_level": 0,
-             "default_message_notifications": 0, "explicit_content_filter": 0, "mfa_level": 0,
-             "system_channel_flags": 0}  # fmt: skip
-    discord_bot.loop.call_soon_threadsafe(state.parse_guild_create, guild)
+    discord_bot.loop.call_soon_threadsafe(state.parse_guild_create, fixture("guild_create"))
     time.sleep(0.3)
 
     def say(user, text, message_id):
-        author = {"id": user, "username": f"u{user}", "discriminator": "0", "avatar": None}
-        message = {**discord_bot.api._message({"content": text}), "id": message_id,
-                   "channel_id": "8888", "guild_id": "777", "author": author,
-                   "member": {"roles": [], "joined_at": "2026-01-01T00:00:00+00:00",
-                              "deaf": False, "mute": False, "flags": 0}}  # fmt: skip
+        message = fixture("message_create")
+        message.update(id=message_id, channel_id="8888", content=text, mentions=[])
+        message["author"]["id"] = user
         discord_bot.loop.call_soon_threadsafe(state.parse_message_create, message)
 
     say("42", "and what about leases?", "40001")
@@ -358,3 +319,35 @@ def test_follow_ups_in_the_bots_thread_need_no_mention_only_from_the_asker(disco
     say("43", "me too: what about leases?", "40002")
     time.sleep(1)
     assert len(discord_bot.api.of("/channels/8888/messages")) == 1
+
+
+def test_follow_up_buttons_ask_the_suggested_question(discord_bot):
+    payload = discord_bot.command("ask", question="what is a circuit breaker")
+    [follow] = discord_bot.api.wait_for(f"/webhooks/888/{payload['token']}")
+    suggestion = next(
+        c for c in components(follow)
+        if c["custom_id"].startswith("sb:follow:") and c["label"].startswith("Tell me more about")
+    )  # fmt: skip
+    topic = suggestion["label"].removeprefix("Tell me more about ")
+    click = discord_bot.click(suggestion["custom_id"])
+    [answer] = discord_bot.api.wait_for(f"/webhooks/888/{click['token']}")
+    assert topic[:30] in json.dumps(answer["embeds"])  # the suggested section is a source
+
+
+def test_translation_functions():
+    from bot.adapters.discord.translate import reply_embeds, strip_mentions, to_incoming
+    from bot.core.models import Reply, TemplateFill
+
+    incoming = to_incoming(None, 9, 42, "Ada", "<@999> what is CAP", "t")
+    assert (incoming.address.tenant_key, incoming.text, incoming.user) == (
+        "discord:dm-42",
+        "what is CAP",
+        "42",
+    )
+    assert strip_mentions("<@!1> hi <@2>") == "hi"
+    fill = TemplateFill("cap-analysis", {"system": "x"}, [], "PROMPT TEXT")
+    reply = Reply(answer="body\n\ntemplate", body="body", mode="extractive", in_scope=True,
+                  concept="cap", template=fill, citations=["A > B > C"])  # fmt: skip
+    answer, prompt = reply_embeds(reply)
+    assert answer.description == "body" and answer.fields[0].value == "A > B > C"
+    assert "PROMPT TEXT" in prompt.description

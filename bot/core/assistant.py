@@ -225,11 +225,19 @@ class Assistant:
             reply.answer[:4000],
             reply.concept,
             [f"{p.chunk.path} > {p.chunk.section}" for p in reply.passages],
+            reply.followups,
         )
         try:
             self._feedback.save_answer(record)
         except RedisError:
             logger.warning("could not keep the answer for feedback")
+
+    def followup(self, address: Address, answer_id: str, index: int) -> str:
+        """The text of an answer's suggested follow-up (buttons carry only ids)."""
+        record = self._feedback.answer(address.tenant_key, answer_id)
+        if record is None or not 0 <= index < len(record.followups):
+            raise NotFoundError("that suggestion has expired; ask the question again")
+        return record.followups[index]
 
     def rate_answer(
         self, address: Address, user: str, answer_id: str, helpful: bool, reason: str = ""

@@ -23,6 +23,7 @@ class AnswerRecord:
     answer: str
     concept: str | None
     sources: list[str] = field(default_factory=list)  # "path > section"
+    followups: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -54,6 +55,11 @@ class FeedbackStore:
         key = f"{self._answers(record.tenant)}:{escape(record.answer_id)}"
         self._redis.set(key, json.dumps(asdict(record)), ex=ANSWER_TTL)
         self._redis.sadd(f"{self._keys.prefix}:{{feedback}}:tenants", record.tenant)
+
+    def answer(self, tenant: str, answer_id: str) -> AnswerRecord | None:
+        """A saved answer, if it has not expired."""
+        raw = self._redis.get(f"{self._answers(tenant)}:{escape(answer_id)}")
+        return AnswerRecord(**json.loads(raw)) if raw else None
 
     def rate(self, tenant: str, answer_id: str, user: str, helpful: bool, reason: str = "") -> bool:
         """Record a verdict; False if the answer is unknown or expired."""

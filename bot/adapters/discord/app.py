@@ -71,7 +71,9 @@ class StudyClient(discord.AutoShardedClient):
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(study_commands(self))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="discord-core")
-        self.add_dynamic_items(QuizChoice, RevealButton, RateButton, FeedbackButton, QuizOnThis)
+        self.add_dynamic_items(
+            QuizChoice, RevealButton, RateButton, FeedbackButton, QuizOnThis, FollowupButton
+        )
 
     async def setup_hook(self) -> None:
         """Sync the command tree: to one guild (instant) when configured, else globally."""
@@ -162,6 +164,8 @@ def _incoming(interaction: discord.Interaction, text: str) -> Incoming:
 def reply_view(reply: Reply) -> discord.ui.View:
     """Persistent buttons under an answer (custom_ids survive a restart)."""
     view = discord.ui.View(timeout=None)
+    for index, text in enumerate(reply.followups[:3]):
+        view.add_item(FollowupButton(reply.id, index, text))
     if reply.in_scope:
         view.add_item(FeedbackButton(True, reply.id))
         view.add_item(FeedbackButton(False, reply.id))
@@ -331,6 +335,40 @@ class FeedbackButton(
                 self.helpful,
             )
             await _followup(interaction, "Thanks for the feedback!")
+
+        await _guarded(interaction, work)
+
+
+class FollowupButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"sb:follow:(?P<answer>\w+):(?P<index>\d)"
+):
+    """A suggested follow-up question; its text is looked up by answer id."""
+
+    def __init__(self, answer_id: str, index: int, label: str = "") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=(label or "Follow-up")[:80], custom_id=f"sb:follow:{answer_id}:{index}"
+            )
+        )
+        self.answer_id, self.index = answer_id, index
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> FollowupButton:
+        return cls(match["answer"], int(match["index"]), item.label or "")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client: StudyClient = interaction.client  # type: ignore[assignment]
+        assistant = client.container.assistant
+
+        async def work() -> None:
+            who = _incoming(interaction, "follow-up")
+            text = await client.core(assistant.followup, who.address, self.answer_id, self.index)
+            reply = await client.core(assistant.ask, _incoming(interaction, text))
+            await interaction.followup.send(
+                embeds=translate.reply_embeds(reply), view=reply_view(reply), ephemeral=True
+            )
 
         await _guarded(interaction, work)
 
@@ -519,6 +557,15 @@ def study_commands(client: StudyClient) -> app_commands.Group:
             chosen = container.prompts.template(template)
         except InputError as exc:
             await interaction.response.send_message(str(exc), ephemeral=True)
+            return
+        if len(chosen.slots) > 5:  # Discord modals hold 5 inputs: ask in chat instead
+
+            async def work() -> None:
+                start = _incoming(interaction, question or f"Apply {chosen.title.lower()}")
+                reply = await client.core(container.assistant.ask, start, None, chosen.id)
+                await interaction.followup.send(embeds=translate.reply_embeds(reply))
+
+            await _guarded(interaction, work)
             return
         prefill = extract_slots(chosen, question) if question else {}
         await interaction.response.send_modal(TemplateModal(client, chosen, prefill))
