@@ -224,7 +224,7 @@ def evaluate(
         out.print(f"  wrongly abstained: {escape(question)}")
 
 
-def _cli_address(tenant: str = "cli:local") -> Any:
+def _cli_address(tenant: str = "cli:local", channel: str = "cli") -> Any:
     from bot.core.models import Address
 
     platform, _, tenant_id = tenant.partition(":")
@@ -232,7 +232,7 @@ def _cli_address(tenant: str = "cli:local") -> Any:
         raise InputError(
             f"tenant must look like platform:id, e.g. slack:T123 (got {tenant[:40]!r})"
         )
-    return Address(platform, tenant_id, "cli")
+    return Address(platform, tenant_id, channel)
 
 
 @app.command()
@@ -316,12 +316,12 @@ def gaps(
         out.print(f"{gap.count:>4}x  {when}  {escape(gap.question)}")
 
 
-def _student(user: str | None, course: str | None = None) -> Any:
+def _student(user: str | None, tenant: str = "cli:local") -> Any:
     import getpass
 
     from bot.core.models import Incoming
 
-    return Incoming(_cli_address(), user or getpass.getuser(), "quiz", "quiz", course)
+    return Incoming(_cli_address(tenant), user or getpass.getuser(), "quiz", "quiz")
 
 
 UserOption = Annotated[str | None, typer.Option(help="Who is studying (default: you).")]
@@ -438,30 +438,34 @@ TenantOption = Annotated[str, typer.Option(help="Workspace or server, e.g. slack
 @group_app.command("create")
 def group_create(name: str, user: UserOption = None, tenant: TenantOption = "cli:local") -> None:
     """Create a study group (you join it)."""
-    container = _container()
-    person = container.quiz.person(_student(user))
-    container.quiz.groups.create(_cli_address(tenant).tenant_key, person, name, _now())
+    _group_action("create", name, user, tenant)
     out.print(f"Created {escape(name)}.")
 
 
 @group_app.command("join")
 def group_join(name: str, user: UserOption = None, tenant: TenantOption = "cli:local") -> None:
     """Join a study group."""
-    container = _container()
-    container.quiz.groups.join(
-        _cli_address(tenant).tenant_key, container.quiz.person(_student(user)), name
-    )
+    _group_action("join", name, user, tenant)
     out.print(f"Joined {escape(name)}.")
 
 
 @group_app.command("leave")
 def group_leave(name: str, user: UserOption = None, tenant: TenantOption = "cli:local") -> None:
     """Leave a study group."""
-    container = _container()
-    container.quiz.groups.leave(
-        _cli_address(tenant).tenant_key, container.quiz.person(_student(user)), name
-    )
+    _group_action("leave", name, user, tenant)
     out.print(f"Left {escape(name)}.")
+
+
+def _group_action(action: str, name: str, user: str | None, tenant: str) -> None:
+    quiz = _container().quiz
+    student = _student(user, tenant)
+    person, tenant_key = quiz.person(student), student.address.tenant_key
+    if action == "create":
+        quiz.groups.create(tenant_key, person, name, _now())
+    elif action == "join":
+        quiz.groups.join(tenant_key, person, name)
+    else:
+        quiz.groups.leave(tenant_key, person, name)
 
 
 @group_app.command("list")
@@ -542,8 +546,7 @@ def link(
 ) -> None:
     """Link accounts: without a code, get one; with a code, merge into that account."""
     quiz = _container().quiz
-    incoming = _student(user)
-    incoming = type(incoming)(_cli_address(tenant), incoming.user, "link", "link")
+    incoming = _student(user, tenant)
     if code is None:
         out.print(f"Your link code: [bold]{quiz.link_code(incoming)}[/bold] (valid 10 minutes)")
     else:
@@ -583,8 +586,7 @@ def unsubscribe(
     tenant: TenantOption = "cli:local",
 ) -> None:
     """Stop a channel's daily quiz."""
-    address = _cli_address(tenant)
-    _container().pushes.unsubscribe(type(address)(address.platform, address.tenant, channel))
+    _container().pushes.unsubscribe(_cli_address(tenant, channel))
     out.print(f"Unsubscribed {escape(channel)}.")
 
 
@@ -623,8 +625,7 @@ def push(
 
     container = _container()
     if now_channel:
-        address = _cli_address(tenant)
-        address = type(address)(address.platform, address.tenant, now_channel)
+        address = _cli_address(tenant, now_channel)
         message = container.pushes.push_now(address, _ready_course(course), _now())
         out.print(f"Pushed {message.item_id} to {escape(now_channel)}.")
     elif tick:

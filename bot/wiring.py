@@ -11,12 +11,7 @@ from typing import TYPE_CHECKING
 from bot.config import Settings
 from bot.core.safety import SecretRedactor, install_log_redaction
 from bot.retrieval.courses import CourseCatalog
-from bot.retrieval.embedding import (
-    Embedder,
-    OnnxEmbedder,
-    SentenceTransformerEmbedder,
-    onnx_model_path,
-)
+from bot.retrieval.embedding import Embedder, OnnxEmbedder, onnx_model_path
 from bot.retrieval.index import VectorIndex
 from bot.retrieval.ingest import Ingestor
 from bot.retrieval.search import HybridSearcher
@@ -57,6 +52,8 @@ class Container:
                 )
             except Exception as exc:  # a broken export must not take the bot down
                 logger.warning("ONNX embedder unavailable (%s); using sentence-transformers", exc)
+        from bot.retrieval.fallback_embedding import SentenceTransformerEmbedder
+
         return SentenceTransformerEmbedder(cfg.batch_size)
 
     @cached_property

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from bot.config import Settings
-from bot.retrieval.embedding import OnnxEmbedder, SentenceTransformerEmbedder, onnx_model_path
+from bot.retrieval.embedding import OnnxEmbedder, onnx_model_path
+from bot.retrieval.fallback_embedding import SentenceTransformerEmbedder
 from bot.wiring import Container
 
 TEXTS = [

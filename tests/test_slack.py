@@ -552,3 +552,29 @@ def test_the_assistant_surface_suggests_prompts_and_answers_with_a_status(slack)
     assert "thinking" in status["status"]
     answer = slack.api.wait_for("chat.postMessage", 2)[1]
     assert answer["thread_ts"] == "40.1" and "quorum" in json.dumps(answer).lower()
+
+
+def test_open_prompt_modal_and_not_helpful_reason(slack):
+    slack.event(
+        mention("Analyze the CAP trade-offs for a chat app. Data types: messages"), event_id="EvOp"
+    )
+    [update] = slack.api.wait_for("chat.update")
+    blocks = blocks_of(update)
+    answer_id = next(e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]
+                     if e["action_id"] == "open_prompt")  # fmt: skip
+    slack.action("open_prompt", answer_id, message={"ts": "5.0", "blocks": blocks})
+    [modal] = slack.api.wait_for("views.open")
+    assert "- messages" in json.dumps(modal)
+
+    reason = {"type": "modal", "callback_id": "feedback_reason",
+              "private_metadata": f"{answer_id}|C1",
+              "state": {"values": {"reason": {"reason": {"type": "plain_text_input",
+                                                         "value": "too abstract"}}}}}  # fmt: skip
+    assert view_submission(slack, reason)[0] == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rated = slack.bot.container.feedback.rated(not_helpful_only=True)
+        if rated:
+            break
+        time.sleep(0.1)
+    assert [(r.record.answer_id, r.reason) for r in rated] == [(answer_id, "too abstract")]

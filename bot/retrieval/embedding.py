@@ -1,4 +1,4 @@
-"""Sentence embeddings for all-MiniLM-L6-v2: onnxruntime on the serving path, torch as fallback."""
+"""Sentence embeddings for all-MiniLM-L6-v2 on the serving path: onnxruntime, no torch."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class Embedder(Protocol):
         ...
 
 
-class _QueryCache:
+class QueryCache:
     """Gives an embedder a per-instance LRU cache for single queries."""
 
     def __init__(self) -> None:
@@ -42,7 +42,7 @@ class _QueryCache:
         return self.embed([text])[0]  # type: ignore[attr-defined]
 
 
-class OnnxEmbedder(_QueryCache):
+class OnnxEmbedder(QueryCache):
     """The model exported to ONNX, run by onnxruntime with the packaged tokenizer."""
 
     name = "onnx"
@@ -76,28 +76,6 @@ class OnnxEmbedder(_QueryCache):
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             parts.append(self._session.run(None, feeds)[0])
         return np.vstack(parts).astype(np.float32, copy=False)
-
-
-class SentenceTransformerEmbedder(_QueryCache):
-    """The same model through sentence-transformers and torch: slower, kept as a fallback."""
-
-    name = "sentence-transformers"
-
-    def __init__(self, batch_size: int = 32) -> None:
-        from sentence_transformers import SentenceTransformer
-
-        self._model = SentenceTransformer(str(packaged_model_dir()), device="cpu")
-        self._batch_size = batch_size
-        super().__init__()
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts in batches."""
-        if not texts:
-            return np.zeros((0, DIMENSION), dtype=np.float32)
-        vectors = self._model.encode(
-            list(texts), batch_size=self._batch_size, normalize_embeddings=True
-        )
-        return np.asarray(vectors, dtype=np.float32)
 
 
 def onnx_model_path(models_dir: Path, export_if_missing: bool = True) -> Path:
