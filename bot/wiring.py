@@ -74,7 +74,7 @@ class Container:
     @cached_property
     def index(self) -> VectorIndex:
         """Course collections."""
-        return VectorIndex(self.chroma_client, self.embedder)
+        return VectorIndex(self.chroma_client, lambda: self.embedder)
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -89,8 +89,12 @@ class Container:
     @cached_property
     def catalog(self) -> CourseCatalog:
         """Known courses."""
+        # The ingestor (and so the model) is built only if a course must be indexed.
         return CourseCatalog(
-            self.index, self.ingestor, self.settings.knowledge_dir, self.settings.default_course
+            self.index,
+            lambda: self.ingestor,
+            self.settings.knowledge_dir,
+            self.settings.default_course,
         )
 
     @cached_property
@@ -163,7 +167,7 @@ class Container:
             self.redis,
             self.keys,
             self.catalog.quiz_bank,
-            self.embedder,
+            lambda: self.embedder,
             self.settings.quiz.desired_retention,
             self.settings.quiz.default_timezone,
             groups=GroupService(self.redis, self.keys),

@@ -114,3 +114,19 @@ def test_console_quiz_flow_through_stdin(subprocess_env):
     assert "Source: 01-data-storage.md" in done.stdout
     assert "cards: 1" in done.stdout and "Streak: 1 day(s)" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_staff_commands_do_not_load_the_embedding_model(subprocess_env):
+    probe = (
+        "import sys; from bot.cli import run; "
+        "code = run(['subscriptions']) + run(['group', 'list']) + run(['dlq', 'list']); "
+        "print(code, 'onnxruntime' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "0 False"

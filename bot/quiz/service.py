@@ -113,7 +113,7 @@ class QuizService:
         client: redis.Redis,
         keys: Keyspace,
         banks: Callable[[str], QuizBank],
-        embedder: Embedder,
+        embedder: Callable[[], Embedder],  # a provider: only quick checks need the model
         desired_retention: float = 0.9,
         default_timezone: str = "UTC",
         clock: Clock = utc_now,
@@ -367,7 +367,7 @@ class QuizService:
                 return Coverage(covered, [p for p in item.key_points if p not in covered])
             except LLMUnavailable:
                 logger.info("LLM grading unavailable; grading offline")
-        return grade_key_points(self._embedder, answer, item.key_points)
+        return grade_key_points(self._embedder(), answer, item.key_points)
 
     def rate(self, incoming: Incoming, prompt_id: str, rating: str) -> AnswerResult:
         """Record how well a quick check was recalled (again, hard, good, easy)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.core.errors import NotFoundError
@@ -14,7 +15,11 @@ class CourseCatalog:
     """Courses are folders under the knowledge dir, plus any collection already indexed."""
 
     def __init__(
-        self, index: VectorIndex, ingestor: Ingestor, knowledge_dir: Path, default_course: str
+        self,
+        index: VectorIndex,
+        ingestor: Callable[[], Ingestor],
+        knowledge_dir: Path,
+        default_course: str,
     ) -> None:
         self._index = index
         self._ingestor = ingestor
@@ -48,7 +53,7 @@ class CourseCatalog:
         """Ingest a bundled course whose index is empty (first run on a fresh machine)."""
         if self._index.count(course) or course not in self.bundled():
             return None
-        report = self._ingestor.ingest([self.knowledge_dir / course], course, progress)
+        report = self._ingestor().ingest([self.knowledge_dir / course], course, progress)
         self.sync_quizzes(course)
         return report
 

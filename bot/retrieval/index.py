@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,12 +45,13 @@ class StudybotEmbeddingFunction(EmbeddingFunction[Documents]):
 
     _live: StudybotEmbeddingFunction | None = None
 
-    def __init__(self, embedder: Embedder) -> None:
+    def __init__(self, embedder: Callable[[], Embedder]) -> None:
+        # A provider, not the model: commands that never embed never load it.
         self._embedder = embedder
         StudybotEmbeddingFunction._live = self
 
     def __call__(self, input: Documents) -> Embeddings:
-        return list(self._embedder.embed(list(input)))
+        return list(self._embedder().embed(list(input)))
 
     @staticmethod
     def name() -> str:
@@ -72,7 +73,7 @@ class StudybotEmbeddingFunction(EmbeddingFunction[Documents]):
 class VectorIndex:
     """Course collections in Chroma; the only module that talks to Chroma."""
 
-    def __init__(self, client: ClientAPI, embedder: Embedder) -> None:
+    def __init__(self, client: ClientAPI, embedder: Callable[[], Embedder]) -> None:
         self._client = client
         self._function = StudybotEmbeddingFunction(embedder)
         self._open: dict[str, Collection] = {}
