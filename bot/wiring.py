@@ -116,9 +116,19 @@ class Container:
         """The language model when STUDYBOT_LLM is set; None means extractive answers."""
         if not self.settings.llm_model:
             return None
-        from bot.llm import LLMClient
+        import pybreaker
 
-        return LLMClient(self.settings.llm_model, self.settings.llm_options, self.prompts)
+        from bot.llm import LLMClient
+        from bot.state.redis_client import connect
+
+        # The breaker's state lives in Redis, so every replica stops calling a dead
+        # provider together; if Redis is down it falls back to closed (AP).
+        storage = pybreaker.CircuitRedisStorage(
+            pybreaker.STATE_CLOSED,
+            connect(self.settings.redis, self.settings.data_dir, decode=False),
+            namespace=f"{self.settings.redis.key_prefix}:{{llm}}",
+        )
+        return LLMClient(self.settings.llm_model, self.settings.llm_options, self.prompts, storage)
 
     @cached_property
     def redactor(self) -> SecretRedactor:

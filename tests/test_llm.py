@@ -110,7 +110,8 @@ def test_http_500_falls_back_with_one_jittered_retry(llm_app, stub):
 
 def test_breaker_opens_after_failures_then_half_opens_with_one_probe(llm_app, stub):
     stub.default = {"status": 500}
-    container = llm_app(retries=0, breaker_failures=2, breaker_reset_seconds=1)
+    # Whole seconds: pybreaker's Redis storage keeps the opening time to the second.
+    container = llm_app(retries=0, breaker_failures=2, breaker_reset_seconds=3)
     ask = container.assistant.ask
     ask(student("what is a circuit breaker"))
     ask(student("what is a bulkhead"))
@@ -121,7 +122,7 @@ def test_breaker_opens_after_failures_then_half_opens_with_one_probe(llm_app, st
     assert len(stub.chat_requests) == 2  # an open breaker costs nothing
     assert reply.mode == "extractive" and "paused" in reply.markdown()
 
-    time.sleep(1.1)
+    time.sleep(3.1)
     stub.default = {"text": "Half-open lets one request through [1]."}
     reply = ask(student("what is a half-open breaker"))
     assert len(stub.chat_requests) == 3  # exactly one probe
@@ -159,3 +160,19 @@ def test_quick_checks_are_graded_by_the_model_when_configured(llm_app, stub):
     prompt = container.quiz.next_prompt(me, COURSE, item_id=other.id)
     offline = container.quiz.answer(me, prompt.prompt_id, " ".join(other.key_points))
     assert offline.score == 1.0
+
+
+def test_breaker_state_is_shared_through_redis(llm_app, stub, redis_url):
+    import redis
+
+    stub.default = {"status": 500}
+    first = llm_app(retries=0, breaker_failures=2, breaker_reset_seconds=30)
+    second = llm_app(retries=0, breaker_failures=2, breaker_reset_seconds=30)  # another replica
+    first.assistant.ask(student("what is a circuit breaker"))
+    first.assistant.ask(student("what is a bulkhead"))
+    assert len(stub.chat_requests) == 2
+    reply = second.assistant.ask(student("what is a retry storm"))
+    assert len(stub.chat_requests) == 2  # the other replica saw the open breaker
+    assert "paused" in reply.markdown() and second.llm.breaker.current_state == "open"
+    keys = redis.Redis.from_url(redis_url).keys(f"{first.settings.redis.key_prefix}:{{llm}}:*")
+    assert keys  # one hash tag, so one Cluster slot; the test's prefix cleanup removes them

@@ -21,15 +21,18 @@ from bot.config import RedisSettings
 logger = logging.getLogger(__name__)
 
 
-def connect(settings: RedisSettings, data_dir: Path) -> redis.Redis:
-    """A client with short timeouts, retries with jittered backoff and health checks."""
+def connect(settings: RedisSettings, data_dir: Path, decode: bool = True) -> redis.Redis:
+    """A client with short timeouts, retries with jittered backoff and health checks.
+
+    `decode=False` gives bytes, for libraries that expect them (pybreaker's storage).
+    """
     options: dict[str, Any] = {
         "socket_timeout": settings.socket_timeout,
         "socket_connect_timeout": settings.connect_timeout,
         "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), settings.retries),
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
         "health_check_interval": 30,
-        "decode_responses": True,
+        "decode_responses": decode,
     }
     if settings.url:
         return redis.Redis.from_url(settings.url, **options)
