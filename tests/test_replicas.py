@@ -1,0 +1,89 @@
+"""Two Slack HTTP replicas as real processes on one Redis: one reply per event, one rate limit."""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from bot.config import REPO_ROOT
+from tests.fakes.slack_api import SlackAPIStub
+from tests.test_slack import SECRET, TOKEN, SlackHarness, mention
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def replicas(subprocess_env):
+    api = SlackAPIStub().start()
+    env = {**subprocess_env, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+           "SLACK_API_URL": api.base_url, "STUDYBOT_RATE_LIMIT": "10/minute"}  # fmt: skip
+    ports = [free_port(), free_port()]
+    processes = []
+    for port in ports:
+        command = [sys.executable, "-m", "bot", "run", "slack", "--http", "--port", str(port)]
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        processes.append(subprocess.Popen(command, env=env, cwd=REPO_ROOT, **quiet))
+    harnesses = []
+    for port in ports:
+        harness = SlackHarness.__new__(SlackHarness)
+        harness.port, harness.api = port, api
+        harnesses.append(harness)
+    deadline = time.monotonic() + 90
+    for harness in harnesses:
+        while True:
+            try:
+                harness.post("{}", "application/json")
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+    yield api, harnesses
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)
+    api.stop()
+
+
+def test_the_same_event_at_both_replicas_at_once_gets_one_reply(replicas):
+    api, (one, two) = replicas
+    event = mention("what is a quorum", ts="501.1")
+    results = []
+    threads = [
+        threading.Thread(target=lambda h=h: results.append(h.event(event, event_id="EvTwin")))
+        for h in (one, two)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [status for status, _ in results] == [200, 200]
+    api.wait_for("chat.update", timeout=60)
+    time.sleep(1.5)
+    assert len(api.of("chat.postMessage")) == 1
+
+
+def test_the_rate_limit_holds_across_replicas(replicas):
+    api, (one, two) = replicas
+    for n in range(11):
+        harness = (one, two)[n % 2]
+        harness.event(
+            mention(f"what is raft {n}", ts=f"60{n}.1", user="ULIMIT"), event_id=f"EvL{n}"
+        )
+    refusals = api.wait_for("chat.postEphemeral", timeout=60)
+    assert "faster than I can keep up" in refusals[0]["text"]
+    api.wait_for("chat.update", 10, timeout=90)
+    assert len(api.of("chat.postMessage")) == 10
+    other = mention("what is a saga", ts="700.1", user="UOTHER")
+    one.event(other, event_id="EvOther")
+    api.wait_for("chat.update", 11, timeout=60)  # other users are unaffected
+    assert json.dumps(api.of("chat.postEphemeral")).count("faster") == 1
