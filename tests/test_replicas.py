@@ -1,7 +1,6 @@
 """Two Slack HTTP replicas as real processes on one Redis: one reply per event, one rate limit."""
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -10,16 +9,11 @@ import time
 import pytest
 
 from bot.config import REPO_ROOT
+from tests.conftest import free_port
 from tests.fakes.slack_api import SlackAPIStub
 from tests.test_slack import SECRET, TOKEN, SlackHarness, mention
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -305,16 +305,14 @@ def test_the_slack_outbox_posts_daily_quizzes_paced_per_channel():
 @pytest.mark.slow
 def test_run_slack_http_serves_signed_events_as_a_process(subprocess_env, tmp_path):
     import os
-    import socket
     import subprocess
     import sys
 
     from bot.config import REPO_ROOT
+    from tests.conftest import free_port
 
     api = SlackAPIStub().start()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {**subprocess_env, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
            "SLACK_API_URL": api.base_url}  # fmt: skip
     process = subprocess.Popen(
