@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +27,10 @@ class CourseCatalog:
         self.knowledge_dir = knowledge_dir
         self.default_course = default_course
         self._banks: dict[str, QuizBank] = {}
+        # Asked on every question: remember the answer briefly rather than list
+        # Chroma's collections each time; an ingest elsewhere shows up within seconds.
+        self._known: tuple[float, list[str]] = (0.0, [])
+        self._indexed: set[str] = set()
 
     def bundled(self) -> list[str]:
         """Course folders shipped in the knowledge dir."""
@@ -37,24 +42,37 @@ class CourseCatalog:
             if p.is_dir() and not p.name.startswith(".")
         )
 
-    def known(self) -> list[str]:
+    KNOWN_TTL = 5.0
+
+    def known(self, fresh: bool = False) -> list[str]:
         """Every course a student can ask about."""
-        return sorted(set(self.bundled()) | set(self._index.courses()))
+        checked_at, courses = self._known
+        if fresh or time.monotonic() - checked_at > self.KNOWN_TTL:
+            courses = sorted(set(self.bundled()) | set(self._index.courses()))
+            self._known = (time.monotonic(), courses)
+        return courses
 
     def resolve(self, course: str | None) -> str:
         """The course to use: the one named, else the default; unknown names are refused."""
         name = validate_course((course or self.default_course).strip().lower())
         known = self.known()
         if name not in known:
+            known = self.known(fresh=True)  # a course ingested moments ago
+        if name not in known:
             raise NotFoundError(f"unknown course {name!r} (known: {', '.join(known) or 'none'})")
         return name
 
     def ensure_indexed(self, course: str, progress: Progress | None = None) -> IngestReport | None:
         """Ingest a bundled course whose index is empty (first run on a fresh machine)."""
+        if course in self._indexed:
+            return None
         if self._index.count(course) or course not in self.bundled():
+            self._indexed.add(course)
             return None
         report = self._ingestor().ingest([self.knowledge_dir / course], course, progress)
         self.sync_quizzes(course)
+        self._indexed.add(course)
+        self._known = (0.0, [])
         return report
 
     def sync_quizzes(self, course: str) -> BankReport | None:

@@ -655,6 +655,46 @@ class SlackBot:
         )
 
 
+def _text_input(
+    block_id: str,
+    label: str,
+    *,
+    optional: bool = True,
+    multiline: bool = False,
+    initial: str = "",
+    placeholder: str = "",
+    max_length: int | None = None,
+) -> dict[str, Any]:
+    """One plain-text input block, the building piece of every modal here."""
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": block_id,
+        "multiline": multiline,
+    }
+    if placeholder:
+        element["placeholder"] = {"type": "plain_text", "text": placeholder[:150]}
+    if initial:
+        element["initial_value"] = initial[:3000]
+    if max_length:
+        element["max_length"] = max_length
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": optional,
+        "label": {"type": "plain_text", "text": label[:2000]},
+        "element": element,
+    }
+
+
+def _modal(title: str, blocks: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": title[:24]},
+        "blocks": blocks,
+        **extra,
+    }
+
+
 def template_modal(
     template: Any, prefill: dict[str, Any], channel: str, thread: str = ""
 ) -> dict[str, Any]:
@@ -662,81 +702,42 @@ def template_modal(
     blocks = []
     for slot in template.slots:
         value = prefill.get(slot.name) or ""
-        if isinstance(value, list):
-            value = "\n".join(value)
-        element: dict[str, Any] = {
-            "type": "plain_text_input",
-            "action_id": slot.name,
-            "multiline": slot.type == "list",
-            "placeholder": {"type": "plain_text", "text": str(slot.question)[:150]},
-        }
-        if value:
-            element["initial_value"] = value[:3000]
-        label = slot.name.replace("_", " ") + (" (one per line)" if slot.type == "list" else "")
+        listed = slot.type == "list"
         blocks.append(
-            {
-                "type": "input",
-                "block_id": slot.name,
-                "optional": not slot.required,
-                "label": {"type": "plain_text", "text": label[:2000]},
-                "element": element,
-            }
+            _text_input(
+                slot.name,
+                slot.name.replace("_", " ") + (" (one per line)" if listed else ""),
+                optional=not slot.required,
+                multiline=listed,
+                initial="\n".join(value) if isinstance(value, list) else value,
+                placeholder=str(slot.question),
+            )
         )
-    return {
-        "type": "modal",
-        "callback_id": "template_submit",
-        "private_metadata": json.dumps({"id": template.id, "channel": channel, "thread": thread}),
-        "title": {"type": "plain_text", "text": template.title[:24]},
-        "submit": {"type": "plain_text", "text": "Fill prompt"},
-        "blocks": blocks,
-    }
+    return _modal(
+        template.title,
+        blocks,
+        callback_id="template_submit",
+        private_metadata=json.dumps({"id": template.id, "channel": channel, "thread": thread}),
+        submit={"type": "plain_text", "text": "Fill prompt"},
+    )
 
 
 def feedback_modal(answer_id: str, channel: str) -> dict[str, Any]:
     """Asks for an optional reason after "Not helpful"."""
-    return {
-        "type": "modal",
-        "callback_id": "feedback_reason",
-        "private_metadata": f"{answer_id}|{channel}",
-        "title": {"type": "plain_text", "text": "What was missing?"},
-        "submit": {"type": "plain_text", "text": "Send"},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "reason",
-                "optional": True,
-                "label": {"type": "plain_text", "text": "Reason (optional)"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "reason",
-                    "multiline": True,
-                    "max_length": 1000,
-                },
-            }
-        ],
-    }
+    reason = _text_input("reason", "Reason (optional)", multiline=True, max_length=1000)
+    return _modal(
+        "What was missing?",
+        [reason],
+        callback_id="feedback_reason",
+        private_metadata=f"{answer_id}|{channel}",
+        submit={"type": "plain_text", "text": "Send"},
+    )
 
 
 def prompt_modal(prompt: str) -> dict[str, Any]:
     """The filled prompt in a text box, easy to select and copy."""
-    return {
-        "type": "modal",
-        "title": {"type": "plain_text", "text": "Your filled prompt"},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "prompt",
-                "optional": True,
-                "label": {"type": "plain_text", "text": "Copy it into any AI assistant"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "prompt",
-                    "multiline": True,
-                    "initial_value": prompt[:3000],
-                },
-            }
-        ],
-    }
+    box = _text_input("prompt", "Copy it into any AI assistant", multiline=True, initial=prompt)
+    return _modal("Your filled prompt", [box])
 
 
 def home_view(stats: Any, groups: list[str]) -> dict[str, Any]:
