@@ -246,9 +246,11 @@ def ask(
 ) -> None:
     """Ask a question: an answer from the course, its concept, sources and a filled template."""
     import getpass
+    import secrets
 
     from bot.adapters.console import render
     from bot.core.models import Incoming
+    from bot.core.trace import Trace
 
     container = _container()
     clean_query(question, container.settings.retrieval.max_query_chars)
@@ -256,7 +258,9 @@ def ask(
         container.prompts.template(template)
     _ready_course(course)
     incoming = Incoming(_cli_address(), user or getpass.getuser(), question, thread, course)
-    reply = container.assistant.ask(incoming, template_id=template)
+    trace = Trace("CLI ask", secrets.token_hex(6))
+    reply = container.assistant.ask(incoming, template_id=template, trace=trace)
+    container.assistant.keep_trace(incoming.address, incoming.user, trace)
     if as_json:
         _print_json(reply.to_json())
     else:
@@ -433,6 +437,15 @@ def stats(
 
 
 TenantOption = Annotated[str, typer.Option(help="Workspace or server, e.g. slack:T123.")]
+
+
+@app.command()
+def trace(user: UserOption = None, tenant: TenantOption = "cli:local") -> None:
+    """Explain your last request: duplicate check, retries, breaker, fallback, time per stage."""
+    import getpass
+
+    text = _container().assistant.explain_last(_cli_address(tenant), user or getpass.getuser())
+    out.print(escape(text.replace("*", "")))
 
 
 @group_app.command("create")

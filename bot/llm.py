@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pybreaker
@@ -13,6 +12,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from bot.config import LLMSettings
 from bot.core.models import Passage, Turn
+from bot.core.trace import ModelCall
 from bot.templates import PromptLibrary, PromptTemplate
 
 logger = logging.getLogger(__name__)
@@ -26,15 +26,6 @@ class LLMUnavailable(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-@dataclass
-class Attempt:
-    """What one model call went through, for traces and tests."""
-
-    tries: int = 0
-    delays: tuple[float, ...] = ()
-    breaker: str = "closed"
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -85,15 +76,16 @@ class LLMClient:
             state_storage=breaker_storage,
             name="llm",
         )
-        self.last = Attempt()
 
-    def _call(self, action: Callable[[], Any], retry: bool = True) -> Any:
-        attempt = Attempt(breaker=str(self.breaker.current_state))
-        self.last = attempt
-        delays: list[float] = []
+    def _call(
+        self, action: Callable[[], Any], retry: bool = True, call: ModelCall | None = None
+    ) -> Any:
+        """Run one model action inside the breaker, with jittered retries; `call` records it."""
+        call = call if call is not None else ModelCall()
+        call.breaker_before = str(self.breaker.current_state)
 
         def before_sleep(state: Any) -> None:
-            delays.append(round(state.next_action.sleep, 3))
+            call.delays.append(round(state.next_action.sleep, 3))
 
         def with_retries() -> Any:
             retrying = Retrying(
@@ -105,18 +97,18 @@ class LLMClient:
             )
             for try_ in retrying:
                 with try_:
-                    attempt.tries += 1
+                    call.tries += 1
                     return action()
             return None  # unreachable: Retrying either returns or raises
 
         try:
             return self.breaker.call(with_retries)
         except Exception as exc:
-            logger.warning("LLM call failed: %s", _reason(exc))
-            raise LLMUnavailable(_reason(exc)) from exc
+            call.failure = _reason(exc)
+            logger.warning("LLM call failed: %s", call.failure)
+            raise LLMUnavailable(call.failure) from exc
         finally:
-            attempt.delays = tuple(delays)
-            attempt.breaker = str(self.breaker.current_state)
+            call.breaker_after = str(self.breaker.current_state)
 
     def answer(
         self,
@@ -126,6 +118,7 @@ class LLMClient:
         history: Sequence[Turn],
         template_prompt: str | None = None,
         on_token: TokenSink | None = None,
+        call: ModelCall | None = None,
     ) -> str:
         """A grounded answer; raises LLMUnavailable on timeout, error or open breaker."""
         from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -151,7 +144,7 @@ class LLMClient:
         messages.append(HumanMessage(question))
 
         if on_token is None:
-            return str(self._call(lambda: self._model.invoke(messages)).content)
+            return str(self._call(lambda: self._model.invoke(messages), call=call).content)
 
         def stream() -> str:
             parts: list[str] = []
@@ -162,7 +155,7 @@ class LLMClient:
             return "".join(parts)
 
         # No retry once tokens have been shown: a retry would repeat them.
-        return str(self._call(stream, retry=False))
+        return str(self._call(stream, retry=False, call=call))
 
     def extract_slots(self, template: PromptTemplate, message: str) -> dict[str, Any]:
         """Slot values by structured output; raises LLMUnavailable."""

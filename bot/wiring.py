@@ -142,6 +142,7 @@ class Container:
         from bot.core.assistant import Assistant
         from bot.core.extractive import SentenceSelector
         from bot.state.conversations import ConversationStore, CourseChoices, GapLog
+        from bot.state.traces import TraceLog
 
         keys = self.keys
         install_log_redaction(self.redactor)
@@ -156,6 +157,7 @@ class Container:
             redactor=self.redactor,
             max_question_chars=self.settings.retrieval.max_query_chars,
             feedback=self.feedback,
+            traces=TraceLog(self.redis, keys),
             llm=self.llm,
         )
 

@@ -197,3 +197,82 @@ def subprocess_env(
     }
     env.pop("STUDYBOT_LLM", None)
     return env
+
+
+@pytest.fixture
+def replica_rate_limit() -> str:
+    """STUDYBOT_RATE_LIMIT of the `replicas` processes; a test module overrides it by name."""
+    return "10/minute"
+
+
+@pytest.fixture
+def replicas(subprocess_env: dict[str, str], replica_rate_limit: str):
+    """Two `run slack --http` processes on one Redis and one Web API stand-in: (api, harnesses)."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.fakes.slack_api import SlackAPIStub
+    from tests.test_slack import SECRET, TOKEN, SlackHarness
+
+    api = SlackAPIStub().start()
+    env = {**subprocess_env, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+           "SLACK_API_URL": api.base_url, "STUDYBOT_RATE_LIMIT": replica_rate_limit}  # fmt: skip
+    ports = [free_port(), free_port()]
+    processes = []
+    for port in ports:
+        command = [sys.executable, "-m", "bot", "run", "slack", "--http", "--port", str(port)]
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        processes.append(subprocess.Popen(command, env=env, cwd=REPO_ROOT, **quiet))
+    harnesses = []
+    for port in ports:
+        harness = SlackHarness.__new__(SlackHarness)
+        harness.port, harness.api = port, api
+        harnesses.append(harness)
+    deadline = time.monotonic() + 90
+    for harness in harnesses:
+        while True:
+            try:
+                harness.post("{}", "application/json")
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+    yield api, harnesses
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)
+    api.stop()
+
+
+API_KEY = "sk-test-abcdefghijklmnopqrstuvwxyz"
+
+
+@pytest.fixture
+def stub(monkeypatch: pytest.MonkeyPatch):
+    """The OpenAI HTTP stand-in, with the OpenAI client pointed at it."""
+    from tests.fakes.openai_stub import OpenAIStub
+
+    with OpenAIStub() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+        yield server
+
+
+@pytest.fixture
+def llm_app(stub, indexed_data_dir: Path, models_dir: Path, redis_url: str, redis_prefix: str):
+    """Build the bot in LLM mode against the stub, with LLMSettings overrides."""
+    from bot.config import LLMSettings, RedisSettings
+
+    def make(**options: object) -> Container:
+        return Container(
+            Settings(
+                data_dir=indexed_data_dir,
+                models_path=models_dir,
+                redis=RedisSettings(url=redis_url, key_prefix=redis_prefix),
+                llm_model="openai:gpt-test",
+                llm_options=LLMSettings(**{"timeout_seconds": 2, **options}),  # type: ignore[arg-type]
+            )
+        )
+
+    return make

@@ -100,6 +100,7 @@ def test_console_chat_driven_through_stdin(subprocess_env):
         "/frobnicate",
         "/reset",
         "why add randomness to retry delays",
+        "/trace",
         "/quit",
     ]
     done = subprocess.run(
@@ -121,4 +122,5 @@ def test_console_chat_driven_through_stdin(subprocess_env):
     assert "unknown command '/frobnicate'" in out
     assert "Conversation forgotten." in out
     assert "Jitter" in out
+    assert "Trace of your last request (terminal chat" in out and "retrieval" in out
     assert "Traceback" not in out + done.stderr

@@ -2,38 +2,8 @@
 
 import time
 
-import pytest
-
-from bot.config import LLMSettings, RedisSettings, Settings
-from bot.wiring import Container
-from tests.conftest import student
-from tests.fakes.openai_stub import OpenAIStub
-
-API_KEY = "sk-test-abcdefghijklmnopqrstuvwxyz"
-
-
-@pytest.fixture
-def stub(monkeypatch):
-    with OpenAIStub() as server:
-        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
-        yield server
-
-
-@pytest.fixture
-def llm_app(stub, indexed_data_dir, models_dir, redis_url, redis_prefix):
-    def make(**options) -> Container:
-        return Container(
-            Settings(
-                data_dir=indexed_data_dir,
-                models_path=models_dir,
-                redis=RedisSettings(url=redis_url, key_prefix=redis_prefix),
-                llm_model="openai:gpt-test",
-                llm_options=LLMSettings(**{"timeout_seconds": 2, **options}),
-            )
-        )
-
-    return make
+from bot.core.trace import Trace
+from tests.conftest import API_KEY, student
 
 
 def system_and_user(body):
@@ -102,10 +72,12 @@ def test_timeout_falls_back_to_the_extractive_answer(llm_app, stub):
 def test_http_500_falls_back_with_one_jittered_retry(llm_app, stub):
     stub.default = {"status": 500}
     container = llm_app(retries=1)
-    reply = container.assistant.ask(student("why add randomness to retry delays"))
+    trace = Trace("test", "r1")
+    reply = container.assistant.ask(student("why add randomness to retry delays"), trace=trace)
     assert reply.mode == "extractive" and "error (500)" in reply.markdown()
     assert len(stub.chat_requests) == 2
-    assert container.llm.last.tries == 2 and len(container.llm.last.delays) == 1
+    assert trace.model.tries == 2 and len(trace.model.delays) == 1
+    assert trace.fallback == "the model returned an error (500)"
 
 
 def test_breaker_opens_after_failures_then_half_opens_with_one_probe(llm_app, stub):
@@ -176,3 +148,26 @@ def test_breaker_state_is_shared_through_redis(llm_app, stub, redis_url):
     assert "paused" in reply.markdown() and second.llm.breaker.current_state == "open"
     keys = redis.Redis.from_url(redis_url).keys(f"{first.settings.redis.key_prefix}:{{llm}}:*")
     assert keys  # one hash tag, so one Cluster slot; the test's prefix cleanup removes them
+
+
+def test_rate_limited_call_is_retried_once_and_can_succeed(llm_app, stub):
+    stub.script.append({"status": 429})
+    stub.default = {"text": "Jitter spreads retries out [1]."}
+    reply = llm_app(retries=1).assistant.ask(student("why add randomness to retry delays"))
+    assert len(stub.chat_requests) == 2
+    assert reply.mode == "llm" and reply.answer.startswith("Jitter spreads retries out")
+
+
+def test_rate_limit_that_persists_falls_back_to_the_course(llm_app, stub):
+    stub.default = {"status": 429}
+    reply = llm_app(retries=1).assistant.ask(student("why add randomness to retry delays"))
+    assert len(stub.chat_requests) == 2  # one try, one jittered retry
+    assert reply.mode == "extractive" and "Jitter" in reply.answer
+    assert "rate limited" in reply.markdown()
+
+
+def test_a_rejected_request_is_not_retried(llm_app, stub):
+    stub.default = {"status": 401}
+    reply = llm_app(retries=1).assistant.ask(student("why add randomness to retry delays"))
+    assert len(stub.chat_requests) == 1  # the same request would be refused again
+    assert reply.mode == "extractive" and "error (401)" in reply.markdown()

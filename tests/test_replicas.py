@@ -1,51 +1,14 @@
 """Two Slack HTTP replicas as real processes on one Redis: one reply per event, one rate limit."""
 
 import json
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-from bot.config import REPO_ROOT
-from tests.conftest import free_port
-from tests.fakes.slack_api import SlackAPIStub
-from tests.test_slack import SECRET, TOKEN, SlackHarness, mention
+from tests.test_slack import mention
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def replicas(subprocess_env):
-    api = SlackAPIStub().start()
-    env = {**subprocess_env, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
-           "SLACK_API_URL": api.base_url, "STUDYBOT_RATE_LIMIT": "10/minute"}  # fmt: skip
-    ports = [free_port(), free_port()]
-    processes = []
-    for port in ports:
-        command = [sys.executable, "-m", "bot", "run", "slack", "--http", "--port", str(port)]
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        processes.append(subprocess.Popen(command, env=env, cwd=REPO_ROOT, **quiet))
-    harnesses = []
-    for port in ports:
-        harness = SlackHarness.__new__(SlackHarness)
-        harness.port, harness.api = port, api
-        harnesses.append(harness)
-    deadline = time.monotonic() + 90
-    for harness in harnesses:
-        while True:
-            try:
-                harness.post("{}", "application/json")
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.3)
-    yield api, harnesses
-    for process in processes:
-        process.terminate()
-        process.wait(timeout=30)
-    api.stop()
 
 
 def test_the_same_event_at_both_replicas_at_once_gets_one_reply(replicas):

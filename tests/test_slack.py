@@ -115,6 +115,7 @@ def test_a_mention_is_answered_in_its_thread_with_blocks(slack):
     assert status == 200
     [placeholder] = slack.api.wait_for("chat.postMessage")
     assert placeholder["thread_ts"] == "100.1" and "Thinking" in placeholder["text"]
+    assert str(placeholder["unfurl_media"]).lower() in {"false", "0"}  # no outside media
     [update] = slack.api.wait_for("chat.update")
     blocks = blocks_of(update)
     text = json.dumps(blocks)

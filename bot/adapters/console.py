@@ -13,6 +13,7 @@ from rich.markup import escape
 from bot.core.assistant import Assistant
 from bot.core.errors import InputError, StateUnavailableError
 from bot.core.models import Address, Incoming, Reply
+from bot.core.trace import Trace
 from bot.quiz.progress import Stats
 from bot.quiz.service import AnswerResult, QuizPrompt, QuizService
 
@@ -21,6 +22,7 @@ HELP = """Ask anything about the course. Commands:
   /stats               your progress
   /template            list the prompt templates
   /template ID         fill a template for your own system, step by step
+  /trace               how your last question was handled (retries, fallback, timings)
   /reset               forget this conversation
   /help                this text
   /quit                leave (Ctrl-D works too)"""
@@ -147,6 +149,9 @@ class ConsoleChat:
             self._show(self._ask(f"Apply {template.title.lower()} to my system", template.id))
         elif line == "/quiz" or line.startswith("/quiz "):
             self._next_question(line.removeprefix("/quiz").strip() or None)
+        elif line == "/trace":
+            text = self._assistant.explain_last(self._address, self._user)
+            self._console.print(escape(text.replace("*", "")))
         elif line == "/stats":
             self._console.print(
                 render_stats(
@@ -190,16 +195,20 @@ class ConsoleChat:
         self._console.print(render_prompt(prompt))
 
     def _ask(self, text: str, template_id: str | None = None) -> Reply:
+        trace = Trace("terminal chat", uuid.uuid4().hex[:12])
         if not self._assistant.llm:
-            return self._assistant.ask(self._incoming(text), template_id=template_id)
-        streamed: list[str] = []
-        with Live(Markdown(""), console=self._console, transient=True) as live:
+            reply = self._assistant.ask(self._incoming(text), None, template_id, trace)
+        else:
+            streamed: list[str] = []
+            with Live(Markdown(""), console=self._console, transient=True) as live:
 
-            def on_token(token: str) -> None:
-                streamed.append(token)
-                live.update(Markdown("".join(streamed)))
+                def on_token(token: str) -> None:
+                    streamed.append(token)
+                    live.update(Markdown("".join(streamed)))
 
-            return self._assistant.ask(self._incoming(text), on_token, template_id)
+                reply = self._assistant.ask(self._incoming(text), on_token, template_id, trace)
+        self._assistant.keep_trace(self._address, self._user, trace)
+        return reply
 
     def _show(self, reply: Reply) -> None:
         self._console.print(render(reply))

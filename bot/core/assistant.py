@@ -17,6 +17,7 @@ from bot.core.routing import CONCEPT_TITLES, route_concept, wants_template
 from bot.core.safety import SecretRedactor, safe_text
 from bot.core.slots import extract_slots
 from bot.core.text import clean_query, clean_text
+from bot.core.trace import ModelCall, Trace, describe
 from bot.state.conversations import (
     ConversationStore,
     CourseChoices,
@@ -25,6 +26,7 @@ from bot.state.conversations import (
     PendingTemplate,
 )
 from bot.state.feedback import AnswerRecord, FeedbackStore
+from bot.state.traces import TraceLog
 from bot.templates import PromptLibrary, PromptTemplate
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ class _Context:
     pending: PendingTemplate | None = None
     state_ok: bool = True
     notes: list[str] = field(default_factory=list)
+    trace: Trace = field(default_factory=lambda: Trace("core", ""))
 
 
 class Assistant:
@@ -74,6 +77,7 @@ class Assistant:
         redactor: SecretRedactor,
         max_question_chars: int,
         feedback: FeedbackStore,
+        traces: TraceLog,
         llm: LLMClient | None = None,
     ) -> None:
         self._searcher = searcher
@@ -86,6 +90,7 @@ class Assistant:
         self._redact = redactor
         self._max_chars = max_question_chars
         self._feedback = feedback
+        self._traces = traces
         self.llm = llm
 
     # -- courses ---------------------------------------------------------------
@@ -115,6 +120,26 @@ class Assistant:
             raise StateUnavailableError("the course setting could not be saved; try again") from exc
         return name
 
+    # -- traces ----------------------------------------------------------------
+
+    def keep_trace(self, address: Address, user: str, trace: Trace) -> None:
+        """Store a finished request's trace; best effort (AP), it never fails a request."""
+        trace.finish()
+        try:
+            self._traces.save(address.tenant_key, user, trace)
+        except RedisError:
+            logger.warning("could not keep the request trace")
+
+    def explain_last(self, address: Address, user: str) -> str:
+        """The student's last request, told as the reliability steps it went through."""
+        try:
+            found = self._traces.last(address.tenant_key, user)
+        except RedisError as exc:
+            raise StateUnavailableError("traces are kept in Redis, which is unreachable") from exc
+        if found is None:
+            return "No recent request to explain yet: ask me something, then try again."
+        return describe(*found)
+
     # -- conversation ----------------------------------------------------------
 
     def reset(self, incoming: Incoming) -> None:
@@ -131,22 +156,24 @@ class Assistant:
 
     def _load_state(self, ctx: _Context) -> None:
         try:
-            ctx.history = self._conversations.history(*self._thread_key(ctx.incoming))
-            ctx.pending = self._conversations.pending(*self._thread_key(ctx.incoming))
+            with ctx.trace.stage("redis"):
+                ctx.history = self._conversations.history(*self._thread_key(ctx.incoming))
+                ctx.pending = self._conversations.pending(*self._thread_key(ctx.incoming))
         except RedisError as exc:
             logger.warning("conversation state unavailable: %s", type(exc).__name__)
-            ctx.state_ok = False
+            ctx.state_ok = ctx.trace.state_ok = False
             ctx.notes.append(HISTORY_UNAVAILABLE)
 
     def _save_turns(self, ctx: _Context, reply: Reply) -> None:
         if not ctx.state_ok:
             return
         try:
-            self._conversations.append(
-                *self._thread_key(ctx.incoming),
-                Turn("student", ctx.text, reply.concept),
-                Turn("bot", reply.answer[:2000], reply.concept),
-            )
+            with ctx.trace.stage("redis"):
+                self._conversations.append(
+                    *self._thread_key(ctx.incoming),
+                    Turn("student", ctx.text, reply.concept),
+                    Turn("bot", reply.answer[:2000], reply.concept),
+                )
         except RedisError:
             logger.warning("could not save the conversation turn")
 
@@ -154,11 +181,12 @@ class Assistant:
         if not ctx.state_ok:
             return
         try:
-            key = self._thread_key(ctx.incoming)
-            if pending:
-                self._conversations.set_pending(*key, pending)
-            elif ctx.pending:
-                self._conversations.clear_pending(*key)
+            with ctx.trace.stage("redis"):
+                key = self._thread_key(ctx.incoming)
+                if pending:
+                    self._conversations.set_pending(*key, pending)
+                elif ctx.pending:
+                    self._conversations.clear_pending(*key)
         except RedisError:
             logger.warning("could not save the pending template")
 
@@ -169,13 +197,21 @@ class Assistant:
         incoming: Incoming,
         on_token: TokenSink | None = None,
         template_id: str | None = None,
+        trace: Trace | None = None,
     ) -> Reply:
-        """Answer a question (or a reply to a slot question) from the course."""
+        """Answer a question (or a reply to a slot question) from the course.
+
+        `trace`, when given, records the stages and reliability decisions for `/study trace`.
+        """
+        trace = trace if trace is not None else Trace("core", "")
         text = clean_query(incoming.text, self._max_chars)
+        trace.question = text[:80]
         forced = self.prompts.template(template_id) if template_id else None
-        course = self.course_for(incoming)
-        self._catalog.ensure_indexed(course)
-        ctx = _Context(incoming, text, course)
+        with trace.stage("redis"):
+            course = self.course_for(incoming)
+        with trace.stage("retrieval"):
+            self._catalog.ensure_indexed(course)
+        ctx = _Context(incoming, text, course, trace=trace)
         self._load_state(ctx)
 
         template, slots, question = forced, {}, text
@@ -190,14 +226,15 @@ class Assistant:
                     question = ctx.pending.question
 
         retrieval_query = question
-        result = self._searcher.search(question, course)
-        if question == text and ctx.history and _FOLLOW_UP.search(text):
-            # "and what about the payments part?" means little alone: try it with the
-            # previous question and keep whichever retrieval is more confident.
-            last = next((t.text for t in reversed(ctx.history) if t.role == "student"), "")
-            combined = self._searcher.search(f"{last} {text}", course)
-            if combined.best_similarity > result.best_similarity + 0.05:
-                retrieval_query, result = f"{last} {text}", combined
+        with trace.stage("retrieval"):
+            result = self._searcher.search(question, course)
+            if question == text and ctx.history and _FOLLOW_UP.search(text):
+                # "and what about the payments part?" means little alone: try it with the
+                # previous question and keep whichever retrieval is more confident.
+                last = next((t.text for t in reversed(ctx.history) if t.role == "student"), "")
+                combined = self._searcher.search(f"{last} {text}", course)
+                if combined.best_similarity > result.best_similarity + 0.05:
+                    retrieval_query, result = f"{last} {text}", combined
         concept = route_concept(retrieval_query, result.passages, result.in_scope)
         if concept is None and template is not None:
             concept = template.concept
@@ -212,6 +249,7 @@ class Assistant:
             reply = self._answer(ctx, question, concept, passages, fill, on_token)
         self._save_turns(ctx, reply)
         self._save_answer(ctx, reply)
+        trace.mode, trace.concept, trace.in_scope = reply.mode, reply.concept, reply.in_scope
         return reply
 
     def _save_answer(self, ctx: _Context, reply: Reply) -> None:
@@ -228,7 +266,8 @@ class Assistant:
             reply.followups,
         )
         try:
-            self._feedback.save_answer(record)
+            with ctx.trace.stage("redis"):
+                self._feedback.save_answer(record)
         except RedisError:
             logger.warning("could not keep the answer for feedback")
 
@@ -253,7 +292,11 @@ class Assistant:
             raise NotFoundError("that answer is too old to rate")
 
     def fill_template(
-        self, incoming: Incoming, template_id: str, values: dict[str, str | list[str]]
+        self,
+        incoming: Incoming,
+        template_id: str,
+        values: dict[str, str | list[str]],
+        trace: Trace | None = None,
     ) -> Reply:
         """Fill a template from a form (one field per slot) and answer with it."""
         template = self.prompts.template(template_id)
@@ -270,16 +313,21 @@ class Assistant:
         if missing := template.missing(slots):
             raise InputError(f"please fill in: {', '.join(m.replace('_', ' ') for m in missing)}")
         question = f"{template.title} for {slots.get('system', 'my system')}"
-        course = self.course_for(incoming)
-        self._catalog.ensure_indexed(course)
-        ctx = _Context(incoming, question, course)
+        trace = trace if trace is not None else Trace("core", "")
+        trace.question = question[:80]
+        with trace.stage("redis"):
+            course = self.course_for(incoming)
+        ctx = _Context(incoming, question, course, trace=trace)
         self._load_state(ctx)
-        passages = self._searcher.search(question, course).passages
+        with trace.stage("retrieval"):
+            self._catalog.ensure_indexed(course)
+            passages = self._searcher.search(question, course).passages
         fill = TemplateFill(template.id, slots, [], template.render(slots))
         concept = template.concept or route_concept(question, passages, True) or "design"
         reply = self._answer(ctx, question, concept, passages, fill, None)
         self._save_turns(ctx, reply)
         self._save_answer(ctx, reply)
+        trace.mode, trace.concept, trace.in_scope = reply.mode, reply.concept, reply.in_scope
         return reply
 
     def _fill_template(
@@ -288,7 +336,8 @@ class Assistant:
         found = extract_slots(template, ctx.text)
         if self.llm and (template.missing({**slots, **found})):
             try:
-                found = {**self.llm.extract_slots(template, ctx.text), **found}
+                with ctx.trace.stage("llm"):
+                    found = {**self.llm.extract_slots(template, ctx.text), **found}
             except Exception as exc:  # rules already ran; the model is a bonus
                 logger.info("LLM slot extraction skipped: %s", exc)
         slots = {**slots, **found}
@@ -330,20 +379,25 @@ class Assistant:
         if self.llm and (fill is None or not fill.missing):
             from bot.llm import LLMUnavailable
 
+            ctx.trace.model = ModelCall()
             try:
-                body = self.llm.answer(
-                    question,
-                    ctx.course,
-                    passages,
-                    ctx.history,
-                    fill.prompt if fill else None,
-                    on_token,
-                )
+                with ctx.trace.stage("llm"):
+                    body = self.llm.answer(
+                        question,
+                        ctx.course,
+                        passages,
+                        ctx.history,
+                        fill.prompt if fill else None,
+                        on_token,
+                        ctx.trace.model,
+                    )
                 mode = "llm"
             except LLMUnavailable as exc:
+                ctx.trace.fallback = exc.reason
                 ctx.notes.append(f"Answered straight from the course notes: {exc.reason}.")
         if body is None:
-            body = " ".join(self._selector.select(_without_slots(question, fill), passages))
+            with ctx.trace.stage("retrieval"):
+                body = " ".join(self._selector.select(_without_slots(question, fill), passages))
         sections = [body]
         if fill:
             sections.append(self._template_text(fill))
@@ -391,6 +445,8 @@ class Assistant:
         reply.answer = self._redact(safe_text(reply.answer))
         reply.body = self._redact(safe_text(reply.body or reply.answer))
         reply.notes = [self._redact(safe_text(n)) for n in reply.notes]
+        # Headings come from course files too: they must not ping or embed either.
+        reply.citations = [safe_text(c) for c in reply.citations]
         return reply
 
 

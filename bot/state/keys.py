@@ -43,6 +43,10 @@ class Keyspace:
         """Hash: "default" or "channel:<id>" -> course name."""
         return f"{self.tenant(tenant)}:courses"
 
+    def traces(self, tenant: str, user: str) -> str:
+        """A capped list of the student's recent request traces (JSON), newest first."""
+        return f"{self.tenant(tenant)}:trace:{escape(user)}"
+
     def person_of(self, tenant: str, user: str) -> str:
         """The person id behind a platform account."""
         return f"{self.tenant(tenant)}:person:{escape(user)}"

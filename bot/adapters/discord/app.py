@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import discord
+import yarl
 from discord import app_commands
 
 from bot.adapters.discord import translate
 from bot.config import DiscordSettings
 from bot.core.errors import InputError, StateUnavailableError
-from bot.core.models import Incoming, Reply
+from bot.core.models import Address, Incoming, Reply
+from bot.core.trace import Trace
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +24,8 @@ THREAD_TTL = 7 * 24 * 3600
 HELP = """**Studybot** answers questions about the course and quizzes you.
 `/study ask` · `/study template` · `/study quiz` · `/study stats` · `/study streak` · `/study link`
 `/study group create|join|leave|list|leaderboard` · `/study subscribe` · `/study unsubscribe`
-`/study subscriptions` · `/study course` · `/study help` · or mention me, or DM me."""
+`/study subscriptions` · `/study course` · `/study trace` · `/study help`
+Or mention me, or DM me."""
 
 
 def shard_plan(settings: DiscordSettings) -> tuple[int | None, list[int] | None]:
@@ -84,10 +87,45 @@ class StudyClient(discord.AutoShardedClient):
         else:
             await self.tree.sync()
 
-    async def core(self, function: Any, *args: Any) -> Any:
+    async def launch_shards(self) -> None:
+        """Dial the gateway that GET /gateway/bot names, also when the shard count is fixed.
+
+        discord.py asks for it only when it picks the count itself; with DISCORD_SHARD_COUNT
+        it would dial discord.gg directly, past the proxy or stand-in at DISCORD_API_URL.
+        """
+        if self.shard_count is not None:
+            _, url, _ = await self.http.get_bot_gateway()
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        await super().launch_shards()
+
+    async def core(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a blocking core call in the pool (a bulkhead) so the gateway never stalls."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: function(*args))
+        return await loop.run_in_executor(self._pool, lambda: function(*args, **kwargs))
+
+    async def first_time(self, tenant: str, event_id: int, trace: Trace, user: str) -> bool:
+        """Claim a message id: two shard processes may both get it mid-deploy; one answers."""
+        with trace.stage("dedupe"):
+            first = await self.core(self.container.deduper.first_time, tenant, str(event_id))
+        if not first:
+            trace.duplicate = True
+            await self.keep(tenant, user, trace)
+        return first
+
+    async def allowed(self, tenant: str, user: str, trace: Trace) -> bool:
+        """The per-user rate limit; a refusal is traced too."""
+        if await self.core(self.container.rate_limiter.allow, tenant, user):
+            return True
+        trace.rate_limited = True
+        await self.keep(tenant, user, trace)
+        return False
+
+    async def keep(self, tenant: str, user: str, trace: Trace) -> None:
+        """Store the trace under the student (best effort)."""
+        platform, _, tenant_id = tenant.partition(":")
+        await self.core(
+            self.container.assistant.keep_trace, Address(platform, tenant_id), user, trace
+        )
 
     def _thread_key(self, tenant: str, thread_id: int) -> str:
         return f"{self.container.keys.tenant(f'discord:{tenant}')}:discord-thread:{thread_id}"
@@ -112,9 +150,14 @@ class StudyClient(discord.AutoShardedClient):
             in_our_thread = asker == str(message.author.id)
         if not (direct or mentioned or in_our_thread) or not message.content.strip():
             return
-        if not await self.core(
-            self.container.rate_limiter.allow, f"discord:{tenant}", str(message.author.id)
-        ):
+        surface = (
+            "Discord DM" if direct else "Discord thread" if in_our_thread else "Discord mention"
+        )
+        trace = Trace(surface, str(message.id))
+        scope, user = f"discord:{tenant}", str(message.author.id)
+        if not await self.first_time(scope, message.id, trace, user):
+            return
+        if not await self.allowed(scope, user, trace):
             await message.reply("You're asking faster than I can keep up; try again in a minute.")
             return
         destination: Any = message.channel
@@ -129,22 +172,19 @@ class StudyClient(discord.AutoShardedClient):
         )  # fmt: skip
         async with destination.typing():
             try:
-                reply = await self.core(self.container.assistant.ask, incoming)
+                reply = await self.core(self.container.assistant.ask, incoming, trace=trace)
             except (InputError, StateUnavailableError) as exc:
                 await destination.send(str(exc))
                 return
-        await self.send_reply(destination, reply)
+        with trace.stage("platform"):
+            await self.send_reply(destination, reply)
+        await self.keep(scope, user, trace)
         if isinstance(destination, discord.Thread):
             await self.core(
                 self.container.redis.set,
                 self._thread_key(tenant, destination.id),
-                str(message.author.id),
-                "EX",
-                THREAD_TTL,
-            ) if False else await self.core(
-                lambda: self.container.redis.set(
-                    self._thread_key(tenant, destination.id), str(message.author.id), ex=THREAD_TTL
-                )
+                user,
+                ex=THREAD_TTL,
             )
 
 
@@ -365,10 +405,13 @@ class FollowupButton(
         async def work() -> None:
             who = _incoming(interaction, "follow-up")
             text = await client.core(assistant.followup, who.address, self.answer_id, self.index)
-            reply = await client.core(assistant.ask, _incoming(interaction, text))
-            await interaction.followup.send(
-                embeds=translate.reply_embeds(reply), view=reply_view(reply), ephemeral=True
-            )
+            trace = Trace("Discord follow-up button", str(interaction.id))
+            reply = await client.core(assistant.ask, _incoming(interaction, text), trace=trace)
+            with trace.stage("platform"):
+                await interaction.followup.send(
+                    embeds=translate.reply_embeds(reply), view=reply_view(reply), ephemeral=True
+                )
+            await client.keep(who.address.tenant_key, who.user, trace)
 
         await _guarded(interaction, work)
 
@@ -476,21 +519,34 @@ def study_commands(client: StudyClient) -> app_commands.Group:
     @study.command(name="ask", description="Ask a question about the course")
     @app_commands.describe(question="Your question")
     async def ask(interaction: discord.Interaction, question: str) -> None:
-        await interaction.response.defer(thinking=True)
+        trace = Trace("Discord /study ask", str(interaction.id))
+        with trace.stage("platform"):
+            await interaction.response.defer(thinking=True)
         who = _incoming(interaction, question)
-        if not await client.core(container.rate_limiter.allow, who.address.tenant_key, who.user):
+        if not await client.allowed(who.address.tenant_key, who.user, trace):
             await interaction.followup.send(
                 "You're asking faster than I can keep up; try again in a minute."
             )
             return
         try:
-            reply = await client.core(container.assistant.ask, who)
+            reply = await client.core(container.assistant.ask, who, trace=trace)
         except (InputError, StateUnavailableError) as exc:
             await interaction.followup.send(str(exc))
             return
-        await interaction.followup.send(
-            embeds=translate.reply_embeds(reply), view=reply_view(reply)
-        )
+        with trace.stage("platform"):
+            await interaction.followup.send(
+                embeds=translate.reply_embeds(reply), view=reply_view(reply)
+            )
+        await client.keep(who.address.tenant_key, who.user, trace)
+
+    @study.command(name="trace", description="How your last question was handled, step by step")
+    async def trace_(interaction: discord.Interaction) -> None:
+        async def work() -> None:
+            who = _incoming(interaction, "trace")
+            text = await client.core(container.assistant.explain_last, who.address, who.user)
+            await _followup(interaction, text.replace("*", "**"))
+
+        await _guarded(interaction, work)
 
     @study.command(name="help", description="What studybot can do")
     async def help_(interaction: discord.Interaction) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from bot.adapters.slack import translate
 from bot.config import SlackSettings
 from bot.core.errors import InputError, StateUnavailableError
 from bot.core.models import Address, Incoming
+from bot.core.trace import Trace
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ HELP = """*Studybot* answers questions about the course and quizzes you. Try:
 • `/study stats` · `/study streak` · `/study link [CODE]`
 • `/study group create|join|leave|list|leaderboard NAME`
 • `/study subscribe HH:MM TIMEZONE [days] [concept]` · `/study unsubscribe` · `/study subscriptions`
-• `/study course [NAME]` · `/study help`"""
+• `/study course [NAME]` · `/study trace` (how your last question was handled) · `/study help`"""
 
 
 def check_settings(settings: SlackSettings, http: bool) -> None:
@@ -86,9 +88,13 @@ class SlackBot:
     def _thread_key(self, team: str, channel: str, thread: str) -> str:
         return f"{self.container.keys.tenant(f'slack:{team}')}:slack-thread:{channel}:{thread}"
 
-    async def _allowed(self, client: AsyncWebClient, team: str, channel: str, user: str) -> bool:
+    async def _allowed(
+        self, client: AsyncWebClient, team: str, channel: str, user: str, trace: Trace
+    ) -> bool:
         if await self.core(self.container.rate_limiter.allow, f"slack:{team}", user):
             return True
+        trace.rate_limited = True
+        await self._keep(Address("slack", team, channel), user, trace)
         await client.chat_postEphemeral(
             channel=channel,
             user=user,
@@ -108,21 +114,36 @@ class SlackBot:
         except Exception:  # a DM or a channel the bot cannot see
             return False
 
+    async def _keep(self, address: Address, user: str, trace: Trace) -> None:
+        await self.core(self.container.assistant.keep_trace, address, user, trace)
+
     async def answer(
-        self, client: AsyncWebClient, incoming: Incoming, thread_ts: str | None
+        self,
+        client: AsyncWebClient,
+        incoming: Incoming,
+        thread_ts: str | None,
+        trace: Trace,
     ) -> None:
         """Post a placeholder, ask the core, then update the placeholder in place."""
-        placeholder = await client.chat_postMessage(
-            channel=incoming.address.channel, thread_ts=thread_ts, text="_Thinking…_"
-        )
+        with trace.stage("platform"):
+            # No unfurls: a link quoted from course material must not fetch outside media.
+            placeholder = await client.chat_postMessage(
+                channel=incoming.address.channel,
+                thread_ts=thread_ts,
+                text="_Thinking…_",
+                unfurl_links=False,
+                unfurl_media=False,
+            )
         try:
-            reply = await self.core(self.container.assistant.ask, incoming)
+            reply = await self.core(self.container.assistant.ask, incoming, trace=trace)
             text, blocks = translate.render_reply(reply)
         except (InputError, StateUnavailableError) as exc:
             text, blocks = translate.escape(str(exc)), None
-        await client.chat_update(
-            channel=incoming.address.channel, ts=placeholder["ts"], text=text, blocks=blocks
-        )
+        with trace.stage("platform"):
+            await client.chat_update(
+                channel=incoming.address.channel, ts=placeholder["ts"], text=text, blocks=blocks
+            )
+        await self._keep(incoming.address, incoming.user, trace)
         if thread_ts:
             await self.core(
                 self.container.redis.set,
@@ -131,12 +152,28 @@ class SlackBot:
                 ex=THREAD_TTL,
             )
 
-    async def _first_time(self, body: dict[str, Any]) -> bool:
+    async def _first_time(self, body: dict[str, Any], trace: Trace) -> bool:
+        """Claim the event id; a repeat (a Slack retry, or another replica's copy) is ignored."""
         event_id = body.get("event_id")
         if not event_id:
             return True
-        return await self.core(
-            self.container.deduper.first_time, f"slack:{body.get('team_id', '')}", event_id
+        with trace.stage("dedupe"):
+            first = await self.core(
+                self.container.deduper.first_time, f"slack:{body.get('team_id', '')}", event_id
+            )
+        if not first:
+            trace.duplicate = True
+            user = (body.get("event") or {}).get("user", "")
+            await self._keep(Address("slack", body.get("team_id", "")), user, trace)
+        return first
+
+    @staticmethod
+    def _event_trace(surface: str, body: dict[str, Any], request: Any) -> Trace:
+        retry = (request.headers.get("x-slack-retry-num") or [None])[0]
+        return Trace(
+            surface,
+            str(body.get("event_id") or secrets.token_hex(6)),
+            retry_num=int(retry) if retry and str(retry).isdigit() else None,
         )
 
     # -- listeners -------------------------------------------------------------
@@ -146,19 +183,25 @@ class SlackBot:
 
         @app.event("app_mention")
         async def on_mention(
-            event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+            event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient, request: Any
         ) -> None:
-            if event.get("bot_id") or not await self._first_time(body):
+            trace = self._event_trace("Slack mention", body, request)
+            if event.get("bot_id") or not await self._first_time(body, trace):
                 return
             team = body.get("team_id", "")
-            if not await self._allowed(client, team, event["channel"], event.get("user", "")):
+            user = event.get("user", "")
+            if not await self._allowed(client, team, event["channel"], user, trace):
                 return
             incoming = translate.event_to_incoming(event, team)
-            await self.answer(client, incoming, event.get("thread_ts") or event["ts"])
+            await self.answer(client, incoming, event.get("thread_ts") or event["ts"], trace)
 
         @app.event("message")
         async def on_message(
-            event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient, context: Any
+            event: dict[str, Any],
+            body: dict[str, Any],
+            client: AsyncWebClient,
+            context: Any,
+            request: Any,
         ) -> None:
             if event.get("bot_id") or event.get("subtype"):
                 return
@@ -177,12 +220,16 @@ class SlackBot:
                 # Follow-ups need no mention, but only from the student the bot is helping.
                 if asker != event.get("user"):
                     return
-            if not await self._first_time(body):
+            trace = self._event_trace("Slack DM" if direct else "Slack thread", body, request)
+            if not await self._first_time(body, trace):
                 return
-            if not await self._allowed(client, team, event["channel"], event.get("user", "")):
+            user = event.get("user", "")
+            if not await self._allowed(client, team, event["channel"], user, trace):
                 return
             incoming = translate.event_to_incoming(event, team)
-            await self.answer(client, incoming, thread if not direct else event.get("thread_ts"))
+            await self.answer(
+                client, incoming, thread if not direct else event.get("thread_ts"), trace
+            )
 
         @app.command("/study")
         async def on_study(ack: Any, command: dict[str, Any], client: AsyncWebClient) -> None:
@@ -201,7 +248,10 @@ class SlackBot:
                 action["value"],
                 message.get("thread_ts") or message.get("ts") or "default",
             )
-            await self.answer(client, incoming, message.get("thread_ts") or message.get("ts"))
+            trace = Trace("Slack follow-up button", secrets.token_hex(6))
+            await self.answer(
+                client, incoming, message.get("thread_ts") or message.get("ts"), trace
+            )
 
         @app.action(re.compile(r"^feedback_(helpful|not_helpful)$"))
         async def on_feedback(
@@ -285,10 +335,13 @@ class SlackBot:
             await ack()
             who = self._student(body)
             course = await self.core(self.container.assistant.course_for, who)
-            prompt = await self.core(
-                self.container.quiz.next_prompt, who, course, None, action["value"]
-            )
-            text, blocks = translate.render_prompt(prompt)
+            try:  # the item may have left the bank since the daily quiz was posted
+                prompt = await self.core(
+                    self.container.quiz.next_prompt, who, course, None, action["value"]
+                )
+                text, blocks = translate.render_prompt(prompt)
+            except (InputError, StateUnavailableError) as exc:
+                text, blocks = str(exc), None
             await client.chat_postEphemeral(
                 channel=who.address.channel, user=who.user, text=text, blocks=blocks
             )
@@ -348,7 +401,11 @@ class SlackBot:
             say: Any,
             set_status: Any,
             client: AsyncWebClient,
+            request: Any,
         ) -> None:
+            trace = self._event_trace("Slack assistant", body, request)
+            if not await self._first_time(body, trace):
+                return
             await set_status("is thinking…")
             team = body.get("team_id", "")
             text = translate.strip_mentions(payload.get("text", ""))
@@ -364,11 +421,13 @@ class SlackBot:
                 return
             incoming = translate.event_to_incoming(payload, team)
             try:
-                reply = await self.core(self.container.assistant.ask, incoming)
+                reply = await self.core(self.container.assistant.ask, incoming, trace=trace)
                 text, blocks = translate.render_reply(reply)
             except (InputError, StateUnavailableError) as exc:
                 text, blocks = str(exc), None
-            await say(text=text, blocks=blocks)
+            with trace.stage("platform"):
+                await say(text=text, blocks=blocks)
+            await self._keep(incoming.address, incoming.user, trace)
 
         app.use(assistant)
 
@@ -400,14 +459,21 @@ class SlackBot:
 
     async def quiz_answer(self, client: AsyncWebClient, body: dict[str, Any], value: str) -> None:
         """A click on an option: a personal prompt, or an item of a channel quiz."""
-        kind, key, choice = value.split("|")
+        # A stale or mangled button still gets a reply: the core refuses what does not fit.
+        kind, key, choice = [*value.split("|", 2), "", ""][:3]
         who = self._student(body)
-        letter = "abcde"[int(choice)]
+        letter = "abcde"[int(choice)] if choice in {"0", "1", "2", "3", "4"} else choice
         if kind == "p":
             await self._result(client, body, self.container.quiz.answer, who, key, letter)
             return
         course = await self.core(self.container.assistant.course_for, who)
-        prompt = await self.core(self.container.quiz.next_prompt, who, course, None, key)
+        try:  # the item may have left the bank since the daily quiz was posted
+            prompt = await self.core(self.container.quiz.next_prompt, who, course, None, key)
+        except (InputError, StateUnavailableError) as exc:
+            await client.chat_postEphemeral(
+                channel=who.address.channel, user=who.user, text=str(exc)
+            )
+            return
         await self._result(client, body, self.container.quiz.answer, who, prompt.prompt_id, letter)
         message = body.get("message") or {}
         tenant = self.container.keys.tenant(who.address.tenant_key)
@@ -475,8 +541,13 @@ class SlackBot:
             if sub in {"", "help"}:
                 await tell(HELP)
             elif sub == "ask":
-                if await self._allowed(client, team, channel, user):
-                    await self.answer(client, incoming, None)
+                trace = Trace("Slack /study ask", secrets.token_hex(6))
+                if await self._allowed(client, team, channel, user, trace):
+                    await self.answer(client, incoming, None, trace)
+            elif sub == "trace":
+                await tell(
+                    await self.core(self.container.assistant.explain_last, incoming.address, user)
+                )
             elif sub == "quiz":
                 await self.quiz(client, team, channel, user, rest or None)
             elif sub in {"stats", "streak"}:
@@ -629,7 +700,10 @@ class SlackBot:
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         """Fill the template from the form and post the result to the channel."""
-        meta = json.loads(view.get("private_metadata") or "{}")
+        try:  # a modal opened by an older release must not fail its submit with a 500
+            meta = dict(json.loads(view.get("private_metadata") or "{}"))
+        except (TypeError, ValueError):
+            meta = {}
         values = {
             name: (block.get(name) or {}).get("value") or ""
             for name, block in view["state"]["values"].items()
@@ -642,7 +716,7 @@ class SlackBot:
         )
         try:
             reply = await self.core(
-                self.container.assistant.fill_template, incoming, meta["id"], values
+                self.container.assistant.fill_template, incoming, str(meta.get("id", "")), values
             )
         except InputError as exc:
             first = next(iter(values), "system")
@@ -651,7 +725,12 @@ class SlackBot:
         await ack()
         text, blocks = translate.render_reply(reply)
         await client.chat_postMessage(
-            channel=incoming.address.channel, thread_ts=meta.get("thread"), text=text, blocks=blocks
+            channel=incoming.address.channel,
+            thread_ts=meta.get("thread"),
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
         )
 
 
