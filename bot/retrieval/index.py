@@ -124,7 +124,13 @@ class VectorIndex:
             return
         offset = 0
         while True:
-            page = collection.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
+            # The same course filter as `query`: BM25 is built from these chunks.
+            page = collection.get(
+                where={"course": course},
+                include=["documents", "metadatas"],
+                limit=_PAGE,
+                offset=offset,
+            )
             for chunk_id, text, meta in zip(
                 page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
             ):
