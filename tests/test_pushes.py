@@ -211,3 +211,39 @@ def test_reminders_respect_opt_in_quiet_hours_and_come_once_a_day(push_app, tmp_
     assert "due" in sent["message"]["text"]
     quiz.set_reminders(ada, False)
     assert push_app.pushes.remind(datetime(2026, 3, 11, 7, 30, tzinfo=UTC)) == 0
+
+
+def test_slow_retries_renew_the_lease_so_no_second_worker_posts(push_app):
+    from bot.schedule.pushes import PushScheduler
+
+    class SlowFlakyOutbox:
+        """Each attempt takes most of the lease; the first two fail."""
+
+        def __init__(self) -> None:
+            self.attempts, self.posted = 0, []
+
+        def deliver(self, address, message):
+            self.attempts += 1
+            time.sleep(1.2)
+            if self.attempts <= 2:
+                raise DeliveryError("slow and failing")
+            self.posted.append(address.channel)
+
+    push_app.pushes.subscribe(sub(tz="UTC", time="00:00"))
+
+    def scheduler(outbox):
+        return PushScheduler(push_app.redis, push_app.keys, outbox, push_app.catalog.quiz_bank,
+                             attempts=3, backoff_seconds=0.01, lease_seconds=2)  # fmt: skip
+
+    slow, other = SlowFlakyOutbox(), SlowFlakyOutbox()
+    other.attempts = 2  # the second worker's deliveries would succeed at once
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    import threading
+
+    first = threading.Thread(target=scheduler(slow).tick, args=(at,))
+    first.start()
+    rival = scheduler(other)
+    while first.is_alive():  # 3 attempts x 1.2 s outlast the 2 s lease
+        assert rival.tick(at) == []
+        time.sleep(0.2)
+    assert slow.posted == ["C1"] and other.posted == []

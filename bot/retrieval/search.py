@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -38,12 +39,22 @@ class HybridSearcher:
         self._embedder = embedder
         self._settings = settings
         self._cache: dict[str, _CourseCache] = {}
+        # One rebuild at a time: a burst of first questions must not make every worker
+        # thread read the whole course from Chroma and build its own BM25 index.
+        self._rebuild = threading.Lock()
 
     def _course(self, course: str) -> _CourseCache:
+        cached = self._cache.get(course)
+        if cached and time.monotonic() - cached.checked_at < self.REFRESH_SECONDS:
+            return cached
+        with self._rebuild:
+            return self._refresh(course)
+
+    def _refresh(self, course: str) -> _CourseCache:
         now = time.monotonic()
         cached = self._cache.get(course)
         if cached and now - cached.checked_at < self.REFRESH_SECONDS:
-            return cached
+            return cached  # another thread refreshed it while this one waited
         version = self._index.version(course)
         if cached and cached.version == version:
             cached.checked_at = now

@@ -78,6 +78,19 @@ class Subscription:
         return local.date() if now >= scheduled.astimezone(UTC) else None
 
 
+class _LeaseLost(Exception):
+    """Another worker holds the channel's lease now; this one must not post."""
+
+
+# Compare-and-extend must be atomic: a GET then EXPIRE could extend another worker's lease.
+_RENEW_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
 class PushScheduler:
     """Finds due subscriptions and delivers each exactly once per local day."""
 
@@ -175,13 +188,19 @@ class PushScheduler:
                 continue
             guard = f"{self._keys.tenant(sub.address.tenant_key)}:pushed:{sub.channel}:{local_date}"
             # SET NX is the exactly-once guard: arq's own unique cron can run twice.
-            # A lease, not a flag, so a worker that dies mid-push hands over.
-            if not self._redis.set(
-                guard, f"sending:{secrets.token_hex(4)}", nx=True, ex=self._lease
-            ):
+            # A lease, not a flag, so a worker that dies mid-push hands over. That makes the
+            # one channel in flight at a crash at-least-once: if its post had landed, it is
+            # posted again when the lease runs out. A channel marked done never is.
+            holder = f"sending:{secrets.token_hex(4)}"
+            if not self._redis.set(guard, holder, nx=True, ex=self._lease):
                 continue
             message = self.message_for(sub, local_date)
-            if self._deliver(sub.address, message):
+            try:
+                delivered = self._deliver(sub.address, message, lease=(guard, holder))
+            except _LeaseLost:
+                logger.warning("lost the push lease of %s; another worker has it", sub.channel)
+                continue
+            if delivered:
                 self._redis.set(guard, "done", ex=DONE_TTL)
                 sent.append(f"{sub.address.tenant_key}|{sub.channel}")
             else:
@@ -226,21 +245,36 @@ class PushScheduler:
             raise StateUnavailableError("the push failed and went to the dead-letter queue")
         return message
 
-    def _deliver(self, address: Address, message: PushMessage) -> bool:
-        """Retry with exponential backoff and jitter; dead-letter after the last attempt."""
+    def _deliver(
+        self, address: Address, message: PushMessage, lease: tuple[str, str] | None = None
+    ) -> bool:
+        """Retry with exponential backoff and jitter; dead-letter after the last attempt.
+
+        With a `lease` (guard key, holder), each attempt first renews it, so slow retries
+        never outlast it and let a second worker post too; a lost lease raises _LeaseLost.
+        """
         try:
             for attempt in Retrying(
                 stop=stop_after_attempt(self._attempts),
                 wait=wait_random_exponential(multiplier=self._backoff, max=30 * self._backoff),
                 reraise=True,
             ):
+                if lease and not self._renew(*lease):
+                    raise _LeaseLost
                 with attempt:
                     self._outbox.deliver(address, message)
             return True
+        except _LeaseLost:
+            raise
         except Exception as exc:
             logger.warning("push to %s failed %d times: %s", address.channel, self._attempts, exc)
             self._dead_letter(address, message, f"{type(exc).__name__}: {exc}"[:300])
             return False
+
+    def _renew(self, guard: str, holder: str) -> bool:
+        """Extend the lease if this worker still holds it (check and extend in one step)."""
+        renewed = self._redis.eval(_RENEW_LEASE, 1, guard, holder, self._lease)
+        return bool(renewed)
 
     # -- dead letters ----------------------------------------------------------
 

@@ -74,6 +74,9 @@ class StudyClient(discord.AutoShardedClient):
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(study_commands(self))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="discord-core")
+        # A second, small bulkhead for quick Redis calls (dedupe, rate limit, traces), so
+        # they never queue behind slow answers in the main pool.
+        self._quick_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="discord-quick")
         self.add_dynamic_items(
             QuizChoice, RevealButton, RateButton, FeedbackButton, QuizOnThis, FollowupButton
         )
@@ -103,10 +106,15 @@ class StudyClient(discord.AutoShardedClient):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: function(*args, **kwargs))
 
+    async def quick(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a short Redis call in the quick pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._quick_pool, lambda: function(*args, **kwargs))
+
     async def first_time(self, tenant: str, event_id: int, trace: Trace, user: str) -> bool:
         """Claim a message id: two shard processes may both get it mid-deploy; one answers."""
         with trace.stage("dedupe"):
-            first = await self.core(self.container.deduper.first_time, tenant, str(event_id))
+            first = await self.quick(self.container.deduper.first_time, tenant, str(event_id))
         if not first:
             trace.duplicate = True
             await self.keep(tenant, user, trace)
@@ -114,7 +122,7 @@ class StudyClient(discord.AutoShardedClient):
 
     async def allowed(self, tenant: str, user: str, trace: Trace) -> bool:
         """The per-user rate limit; a refusal is traced too."""
-        if await self.core(self.container.rate_limiter.allow, tenant, user):
+        if await self.quick(self.container.rate_limiter.allow, tenant, user):
             return True
         trace.rate_limited = True
         await self.keep(tenant, user, trace)
@@ -123,7 +131,7 @@ class StudyClient(discord.AutoShardedClient):
     async def keep(self, tenant: str, user: str, trace: Trace) -> None:
         """Store the trace under the student (best effort)."""
         platform, _, tenant_id = tenant.partition(":")
-        await self.core(
+        await self.quick(
             self.container.assistant.keep_trace, Address(platform, tenant_id), user, trace
         )
 
@@ -144,7 +152,7 @@ class StudyClient(discord.AutoShardedClient):
         mentioned = self.user is not None and self.user in message.mentions
         in_our_thread = False
         if isinstance(message.channel, discord.Thread):
-            asker = await self.core(
+            asker = await self.quick(
                 self.container.redis.get, self._thread_key(tenant, message.channel.id)
             )
             in_our_thread = asker == str(message.author.id)
@@ -180,7 +188,7 @@ class StudyClient(discord.AutoShardedClient):
             await self.send_reply(destination, reply)
         await self.keep(scope, user, trace)
         if isinstance(destination, discord.Thread):
-            await self.core(
+            await self.quick(
                 self.container.redis.set,
                 self._thread_key(tenant, destination.id),
                 user,

@@ -70,6 +70,9 @@ class SlackBot:
         self.container = container
         self.settings = settings
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-core")
+        # A second, small bulkhead for quick Redis calls (dedupe, rate limit, traces), so
+        # they never queue behind slow answers in the main pool.
+        self._quick_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack-quick")
         self.app = AsyncApp(
             client=web_client(settings),
             signing_secret=settings.signing_secret,
@@ -83,6 +86,11 @@ class SlackBot:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: function(*args, **kwargs))
 
+    async def quick(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a short Redis call in the quick pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._quick_pool, lambda: function(*args, **kwargs))
+
     # -- helpers ---------------------------------------------------------------
 
     def _thread_key(self, team: str, channel: str, thread: str) -> str:
@@ -91,7 +99,7 @@ class SlackBot:
     async def _allowed(
         self, client: AsyncWebClient, team: str, channel: str, user: str, trace: Trace
     ) -> bool:
-        if await self.core(self.container.rate_limiter.allow, f"slack:{team}", user):
+        if await self.quick(self.container.rate_limiter.allow, f"slack:{team}", user):
             return True
         trace.rate_limited = True
         await self._keep(Address("slack", team, channel), user, trace)
@@ -115,7 +123,7 @@ class SlackBot:
             return False
 
     async def _keep(self, address: Address, user: str, trace: Trace) -> None:
-        await self.core(self.container.assistant.keep_trace, address, user, trace)
+        await self.quick(self.container.assistant.keep_trace, address, user, trace)
 
     async def answer(
         self,
@@ -145,7 +153,7 @@ class SlackBot:
             )
         await self._keep(incoming.address, incoming.user, trace)
         if thread_ts:
-            await self.core(
+            await self.quick(
                 self.container.redis.set,
                 self._thread_key(incoming.address.tenant, incoming.address.channel, thread_ts),
                 incoming.user,
@@ -214,7 +222,7 @@ class SlackBot:
             if not direct:
                 if not thread:
                     return
-                asker = await self.core(
+                asker = await self.quick(
                     self.container.redis.get, self._thread_key(team, event["channel"], thread)
                 )
                 # Follow-ups need no mention, but only from the student the bot is helping.
