@@ -144,6 +144,9 @@ def run_bench(settings: Settings, quick: bool, course: str | None = None) -> lis
         )
         rows.append(_row("ask: cold `studybot ask` (wall)", cold_asks))
         _drop_keys(container, redis_settings.key_prefix)
+        if not settings.redis.url:
+            # The embedded server lives in the scratch dir: stop it before the dir goes.
+            container.redis.shutdown(nosave=True)
     return rows
 
 

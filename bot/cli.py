@@ -60,12 +60,11 @@ def _container() -> Any:
 def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+    from bot.logs import configure_logging
+
+    # Text by default; STUDYBOT_LOG_FORMAT=json gives one JSON object per line (compose, k8s).
+    log_format = Settings().log_format
+    configure_logging(log_format, logging.INFO if verbose else logging.WARNING, sys.stderr)
 
 
 @contextmanager
@@ -705,13 +704,21 @@ def run_slack(
     container.assistant  # noqa: B018 - build the core (models, prompts) before serving
     bot = SlackBot(container, settings)
     if http:
-        bot.app.start(port=port, path="/slack/events", host="0.0.0.0")
+        import asyncio
+
+        # Serves until SIGTERM, then finishes the answers in flight (bounded) and exits 0.
+        grace = container.settings.shutdown_grace_seconds
+        asyncio.run(bot.serve(port=port, host="0.0.0.0", grace=grace))
     else:
         import asyncio
 
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-        asyncio.run(AsyncSocketModeHandler(bot.app, settings.app_token).start_async())
+        async def serve() -> None:
+            # Built inside the loop: its aiohttp session needs a running event loop.
+            await AsyncSocketModeHandler(bot.app, settings.app_token).start_async()
+
+        asyncio.run(serve())
 
 
 @run_app.command("discord")
@@ -723,7 +730,17 @@ def run_discord() -> None:
     settings = container.settings.discord
     check_settings(settings)
     container.assistant  # noqa: B018 - build the core (models, prompts) before connecting
-    StudyClient(container, settings).run(settings.token, log_handler=None)
+    import asyncio
+
+    client = StudyClient(container, settings)
+    # Health on STUDYBOT_HTTP_PORT; on SIGTERM, in-flight answers finish before client.close().
+    asyncio.run(
+        client.serve(
+            settings.token,
+            container.settings.http_port,
+            grace=container.settings.shutdown_grace_seconds,
+        )
+    )
 
 
 @app.command()
@@ -732,6 +749,7 @@ def worker() -> None:
     from bot.schedule.worker import build_worker
 
     settings = _container().settings
+    # arq handles SIGTERM: no new jobs, the running tick gets the grace period, then exit 0.
     build_worker(settings).run()
 
 

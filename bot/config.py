@@ -56,7 +56,10 @@ class RedisSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="REDIS_", extra="ignore")
 
-    url: str | None = None  # redis://, rediss://, unix://
+    url: str | None = None  # redis://, rediss://, unix://, redis+sentinel://, redis+cluster://
+    # The arq worker's own queue (arq has no Cluster client): redis:// or redis+sentinel://.
+    # Unset with a Cluster REDIS_URL, each worker queues in its embedded server.
+    queue_url: str | None = None
     key_prefix: str = "sb"
     # Short timeouts: conversation history is AP, a slow Redis must not stall answers.
     socket_timeout: float = 0.5
@@ -158,6 +161,14 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("STUDYBOT_LLM", "llm_model")
     )
     llm_options: LLMSettings = Field(default_factory=LLMSettings)
+    # /healthz, /readyz and /metrics of `run discord` and `worker` (STUDYBOT_HTTP_PORT); the
+    # Slack HTTP app serves them on its own --port.
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    # "text" for a terminal, "json" (one object per line) for log collectors.
+    log_format: Literal["text", "json"] = "text"
+    # On SIGTERM: stop taking work, finish what is in flight for at most this long, exit 0.
+    # Keep it under the orchestrator's grace period (k8s terminationGracePeriodSeconds: 30).
+    shutdown_grace_seconds: float = Field(default=25.0, ge=0)
 
     @property
     def models_dir(self) -> Path:

@@ -14,9 +14,11 @@ from bot.retrieval.courses import CourseCatalog
 from bot.retrieval.embedding import Embedder, OnnxEmbedder, onnx_model_path
 from bot.retrieval.index import VectorIndex
 from bot.retrieval.ingest import Ingestor
+from bot.retrieval.model_export import ModelUnavailableError
 from bot.retrieval.search import HybridSearcher
 
 if TYPE_CHECKING:
+    import pybreaker
     import redis
     from chromadb.api import ClientAPI
 
@@ -44,15 +46,25 @@ class Container:
     @cached_property
     def embedder(self) -> Embedder:
         """ONNX by default; sentence-transformers when asked for, or if ONNX cannot load."""
+        from bot.retrieval.fallback_embedding import SentenceTransformerEmbedder, fallback_installed
+
         cfg = self.settings.embedding
         if cfg.backend == "onnx":
+            models_dir = self.settings.models_dir
             try:
-                return OnnxEmbedder(
-                    onnx_model_path(self.settings.models_dir), cfg.threads, cfg.batch_size
-                )
+                return OnnxEmbedder(onnx_model_path(models_dir), cfg.threads, cfg.batch_size)
+            except ModelUnavailableError:
+                raise  # no model and no torch (a deployment without the export extra)
             except Exception as exc:  # a broken export must not take the bot down
+                if not fallback_installed():
+                    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    raise ModelUnavailableError(
+                        f"the ONNX model in {models_dir} cannot be loaded ({reason}), and the "
+                        "fallback needs torch: export it again with `studybot model export "
+                        "--force` (needs pip install 'studybot[export]'), or set "
+                        "STUDYBOT_MODELS_PATH to a folder with a good export"
+                    ) from exc
                 logger.warning("ONNX embedder unavailable (%s); using sentence-transformers", exc)
-        from bot.retrieval.fallback_embedding import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder(cfg.batch_size)
 
@@ -105,8 +117,8 @@ class Container:
         return PromptLibrary(self.settings.prompts_dir)
 
     @cached_property
-    def redis(self) -> redis.Redis:
-        """REDIS_URL, or an embedded server persisted in the data dir."""
+    def redis(self) -> redis.Redis:  # a RedisCluster for redis+cluster:// URLs
+        """REDIS_URL (one server, Sentinel or Cluster), or an embedded server in the data dir."""
         from bot.state.redis_client import connect
 
         return connect(self.settings.redis, self.settings.data_dir)
@@ -116,19 +128,75 @@ class Container:
         """The language model when STUDYBOT_LLM is set; None means extractive answers."""
         if not self.settings.llm_model:
             return None
-        import pybreaker
-
+        from bot import metrics
         from bot.llm import LLMClient
+
+        client = LLMClient(
+            self.settings.llm_model, self.settings.llm_options, self.prompts, self.breaker_storage
+        )
+        metrics.watch_breaker(client.breaker)
+        return client
+
+    @cached_property
+    def breaker_storage(self) -> pybreaker.CircuitRedisStorage:
+        """The LLM breaker's state, in Redis so every replica stops calling a dead provider."""
+        # If Redis is down the breaker falls back to closed (AP).
+        import pybreaker
+        from redis.cluster import RedisCluster
+
         from bot.state.redis_client import connect
 
-        # The breaker's state lives in Redis, so every replica stops calling a dead
-        # provider together; if Redis is down it falls back to closed (AP).
-        storage = pybreaker.CircuitRedisStorage(
+        client = connect(self.settings.redis, self.settings.data_dir, decode=False)
+        return pybreaker.CircuitRedisStorage(
             pybreaker.STATE_CLOSED,
-            connect(self.settings.redis, self.settings.data_dir, decode=False),
+            client,
+            # Its keys share the {llm} tag (one slot). On a cluster pybreaker skips its
+            # WATCH/MULTI (redis-py 5 has no cluster transactions): opened_at is then
+            # set by a plain read-compare-write, harmless for a timestamp.
             namespace=f"{self.settings.redis.key_prefix}:{{llm}}",
+            cluster_mode=isinstance(client, RedisCluster),
         )
-        return LLMClient(self.settings.llm_model, self.settings.llm_options, self.prompts, storage)
+
+    def readiness(self, model: bool = True, timeout: float = 2.5) -> dict[str, bool | str]:
+        """Per-check results for /readyz: True, or a short reason (secrets redacted).
+
+        redis: PING. chroma: the server (or embedded store) answers and the default
+        course has chunks. model: the embedding model is loaded (the serving processes load
+        it before they serve; the worker does not need it and passes model=False). The
+        checks run in parallel; one that has not answered within `timeout` fails.
+        """
+        from concurrent.futures import ThreadPoolExecutor, wait
+
+        def redis_ok() -> bool | str:
+            return bool(self.redis.ping()) or "PING got no PONG"
+
+        def chroma_ok() -> bool | str:
+            self.chroma_client.heartbeat()
+            course = self.settings.default_course
+            if self.index.count(course) == 0:
+                return f"course {course!r} has no chunks yet (run studybot ingest)"
+            return True
+
+        def model_ok() -> bool | str:
+            return "embedder" in self.__dict__ or "the embedding model is not loaded yet"
+
+        checks = {"redis": redis_ok, "chroma": chroma_ok}
+        if model:
+            checks["model"] = model_ok
+        pool = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="readyz")
+        futures = {name: pool.submit(check) for name, check in checks.items()}
+        pool.shutdown(wait=False)  # a hung check must not hold the probe past its timeout
+        wait(futures.values(), timeout=timeout)
+        results: dict[str, bool | str] = {}
+        for name, future in futures.items():
+            if not future.done():
+                results[name] = f"no answer within {timeout:g} s"
+            elif future.exception() is not None:
+                exc = future.exception()
+                results[name] = self.redactor(f"{type(exc).__name__}: {exc}")[:300]
+            else:
+                results[name] = future.result()
+        return results
 
     @cached_property
     def redactor(self) -> SecretRedactor:
@@ -236,9 +304,9 @@ class Container:
     def rate_limiter(self) -> UserRateLimiter:
         """Per-user limit on questions, in Redis so replicas share it."""
         from bot.state.events import UserRateLimiter
-        from bot.state.redis_client import embedded_server
+        from bot.state.redis_client import limits_storage
 
-        uri = self.settings.redis.url or f"redis+unix://{embedded_server(self.settings.data_dir)}"
+        uri, options = limits_storage(self.settings.redis, self.settings.data_dir)
         return UserRateLimiter(
-            uri, self.settings.rate_limit, f"{self.settings.redis.key_prefix}:limits"
+            uri, self.settings.rate_limit, f"{self.settings.redis.key_prefix}:limits", **options
         )

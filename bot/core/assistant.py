@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from bot import metrics
 from bot.core.errors import InputError, NotAllowedError, NotFoundError, StateUnavailableError
 from bot.core.extractive import SentenceSelector
 from bot.core.models import Address, Incoming, Passage, Reply, TemplateFill, Turn
@@ -125,6 +126,13 @@ class Assistant:
     def keep_trace(self, address: Address, user: str, trace: Trace) -> None:
         """Store a finished request's trace; best effort (AP), it never fails a request."""
         trace.finish()
+        metrics.observe_trace(address.platform, trace)
+        logger.info(
+            "%s: %s in %.0f ms",
+            trace.surface,
+            "duplicate ignored" if trace.duplicate else trace.mode or "not answered",
+            trace.total_ms,
+        )
         try:
             self._traces.save(address.tenant_key, user, trace)
         except RedisError:

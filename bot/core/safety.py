@@ -48,6 +48,9 @@ class SecretRedactor:
         return text
 
 
+_RECORD_FIELDS = {*vars(logging.LogRecord("", 0, "", 0, "", None, None)), "message", "asctime"}
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that redacts secrets from every record's message and arguments."""
 
@@ -64,6 +67,10 @@ class RedactingFilter(logging.Filter):
         record.args = None
         if record.exc_text:
             record.exc_text = self._redact(record.exc_text)
+        # Fields passed with `extra=` (JSON logs print them all).
+        for name, value in list(vars(record).items()):
+            if name not in _RECORD_FIELDS and isinstance(value, str):
+                setattr(record, name, self._redact(value))
         return True
 
 

@@ -99,8 +99,6 @@ def _model_lines(call: ModelCall) -> list[str]:
         )
     else:
         lines.append(f"• Model: {tries}.")
-    if call.failure:
-        lines.append(f"• Model failed: {call.failure}.")
     if call.breaker_before != call.breaker_after:
         lines.append(
             f"• Circuit breaker: {call.breaker_before} → *{call.breaker_after}*"

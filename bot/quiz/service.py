@@ -18,6 +18,7 @@ import redis
 from fsrs import Card, Rating, Scheduler
 from redis.exceptions import RedisError, WatchError
 
+from bot import metrics
 from bot.core.errors import InputError, NotFoundError, StateUnavailableError
 from bot.core.models import Incoming
 from bot.quiz.bank import MultipleChoice, QuickCheck, QuizBank
@@ -26,6 +27,7 @@ from bot.quiz.groups import GroupService
 from bot.quiz.progress import Stats, streak_length
 from bot.retrieval.embedding import Embedder
 from bot.state.keys import Keyspace
+from bot.state.redis_client import transaction
 
 if TYPE_CHECKING:
     from bot.llm import LLMClient
@@ -335,7 +337,9 @@ class QuizService:
             )  # fmt: skip
             return result, None
 
-        return self._apply(person, prompt_id, grade, new_state="answered")
+        result = self._apply(person, prompt_id, grade, new_state="answered")
+        outcome = {True: "correct", False: "wrong", None: "graded"}[result.correct]
+        return _counted(result, outcome)
 
     def reveal(self, incoming: Incoming, prompt_id: str) -> AnswerResult:
         """Show a quick check's model answer without a written attempt; rate it next."""
@@ -353,7 +357,7 @@ class QuizService:
             )  # fmt: skip
             return result, None
 
-        return self._apply(person, prompt_id, grade, new_state="answered")
+        return _counted(self._apply(person, prompt_id, grade, new_state="answered"), "revealed")
 
     def _grade(self, item: QuickCheck, answer: str) -> Coverage:
         """Key-point coverage by the model when one is configured, else offline."""
@@ -387,7 +391,8 @@ class QuizService:
                 return result, None
             return result, chosen
 
-        return self._apply(person, prompt_id, grade, new_state="rated")
+        result = self._apply(person, prompt_id, grade, new_state="rated")
+        return _counted(result, f"rated_{rating.strip().lower()}")
 
     def _apply(
         self,
@@ -402,11 +407,12 @@ class QuizService:
 
         WATCH on the prompt and the cards makes concurrent answers retry: the
         prompt, card, due queue, review log and study day all change, or none do.
+        Every key is under the person's hash tag, so on a cluster it is one slot.
         """
         prefix = self._keys.person(person)
         prompt_key = f"{prefix}:prompt:{prompt_id[:40]}"
         try:
-            with self._redis.pipeline(transaction=True) as pipe:
+            with transaction(self._redis, prompt_key) as pipe:
                 while True:
                     try:
                         pipe.watch(prompt_key, f"{prefix}:cards")
@@ -515,6 +521,13 @@ class QuizService:
             reviews_by_day={d: int(days.get(d, 0)) for d in last_30},
             started=started,
         )
+
+
+def _counted(result: AnswerResult, outcome: str) -> AnswerResult:
+    """Count a quiz answer in the metrics (a repeat of one already counted is not)."""
+    if not result.duplicate:
+        metrics.QUIZ_ANSWERS.labels(result.kind, outcome).inc()
+    return result
 
 
 def _option(item: MultipleChoice, response: str) -> str:

@@ -10,7 +10,14 @@ from typing import Protocol
 
 import numpy as np
 
-from bot.retrieval.model_export import ONNX_FILE, export_onnx, packaged_model_dir
+from bot.retrieval.model_export import (
+    ONNX_FILE,
+    TOKENIZER_FILE,
+    ModelUnavailableError,
+    check_export_tools,
+    export_onnx,
+    packaged_model_dir,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +58,7 @@ class OnnxEmbedder(QueryCache):
         import onnxruntime
         from tokenizers import Tokenizer
 
-        self._tokenizer = Tokenizer.from_file(str(packaged_model_dir() / "tokenizer.json"))
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_path(model_path)))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         # Pad to the longest text of each batch, not to MAX_TOKENS.
         self._tokenizer.enable_padding()
@@ -78,10 +85,25 @@ class OnnxEmbedder(QueryCache):
         return np.vstack(parts).astype(np.float32, copy=False)
 
 
+def tokenizer_path(model_path: Path) -> Path:
+    """The tokenizer saved next to the export; an older export uses the weights package's."""
+    beside = model_path.with_name(TOKENIZER_FILE)
+    if beside.exists():
+        return beside
+    try:
+        return packaged_model_dir() / TOKENIZER_FILE
+    except ModelUnavailableError:
+        raise ModelUnavailableError(
+            f"no {TOKENIZER_FILE} next to {model_path}: export the model again with "
+            "`studybot model export --force` (needs pip install 'studybot[export]')"
+        ) from None
+
+
 def onnx_model_path(models_dir: Path, export_if_missing: bool = True) -> Path:
-    """Path of the exported ONNX model, exporting it on first need."""
+    """Path of the exported ONNX model, exporting it on first need (which needs torch)."""
     path = models_dir / ONNX_FILE
     if not path.exists() and export_if_missing:
+        check_export_tools(path)  # no torch: say so in one line, before announcing an export
         logger.warning("exporting the embedding model to ONNX (one time, a few seconds)")
         export_onnx(path)
     return path

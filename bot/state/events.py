@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from limits import RateLimitItem, parse
-from limits.storage import RedisStorage
+from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from bot import metrics
 from bot.state.keys import Keyspace, escape
 
 EVENT_TTL = 3600  # Slack retries for minutes; an hour covers every retry
@@ -22,14 +25,19 @@ class EventDeduper:
     def first_time(self, tenant: str, event_id: str) -> bool:
         """True for the first delivery of an event id, False for every repeat."""
         key = f"{self._keys.tenant(tenant)}:event:{escape(event_id)}"
-        return bool(self._redis.set(key, "1", nx=True, ex=EVENT_TTL))
+        first = bool(self._redis.set(key, "1", nx=True, ex=EVENT_TTL))
+        if not first:
+            metrics.DUPLICATES.labels(tenant.partition(":")[0]).inc()
+        return first
 
 
 class UserRateLimiter:
     """A moving-window limit per user (the `limits` package, stored in Redis)."""
 
-    def __init__(self, storage_uri: str, rate: str, prefix: str) -> None:
-        self._limiter = MovingWindowRateLimiter(RedisStorage(storage_uri, key_prefix=prefix))
+    def __init__(self, storage_uri: str, rate: str, prefix: str, **options: Any) -> None:
+        # The URI's scheme picks limits' own storage: redis://, redis+cluster://, redis+sentinel://
+        storage = storage_from_string(storage_uri, key_prefix=prefix, **options)
+        self._limiter = MovingWindowRateLimiter(storage)
         self._rate: RateLimitItem = parse(rate)
         self.rate = rate
 

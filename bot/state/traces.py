@@ -6,6 +6,7 @@ import redis
 
 from bot.core.trace import Trace
 from bot.state.keys import Keyspace
+from bot.state.redis_client import transaction
 
 TRACES_KEPT = 10
 TRACE_TTL = 24 * 3600  # a trace explains a recent request; a day is plenty
@@ -21,11 +22,11 @@ class TraceLog:
     def save(self, tenant: str, user: str, trace: Trace) -> None:
         """Keep a trace; raises RedisError (callers treat traces as best effort)."""
         key = self._keys.traces(tenant, user)
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.lpush(key, trace.to_json())
-        pipe.ltrim(key, 0, TRACES_KEPT - 1)
-        pipe.expire(key, TRACE_TTL)
-        pipe.execute()
+        with transaction(self._redis, key) as pipe:
+            pipe.lpush(key, trace.to_json())
+            pipe.ltrim(key, 0, TRACES_KEPT - 1)
+            pipe.expire(key, TRACE_TTL)
+            pipe.execute()
 
     def last(self, tenant: str, user: str) -> tuple[Trace, list[Trace]] | None:
         """The newest handled request and the redeliveries of it that were ignored."""

@@ -13,8 +13,8 @@ from typing import Any
 class OpenAIStub:
     """Serves /v1/chat/completions; each request takes the next scripted behaviour.
 
-    Behaviours: {"text": str}, {"sleep": seconds, "text": str}, {"status": code},
-    {"json": dict} (structured output). Requests are recorded for assertions.
+    Behaviours: {"text": str}, {"sleep": seconds, "text": str}, {"status": code} (with an
+    optional error "message"), {"json": dict} (structured output). Requests are recorded.
     """
 
     def __init__(self) -> None:
@@ -37,7 +37,8 @@ class OpenAIStub:
                 if "sleep" in behaviour:
                     time.sleep(behaviour["sleep"])
                 if "status" in behaviour:
-                    payload = json.dumps({"error": {"message": "stub failure", "type": "server"}})
+                    message = behaviour.get("message", "stub failure")
+                    payload = json.dumps({"error": {"message": message, "type": "server"}})
                     self.send_response(behaviour["status"])
                     self.send_header("Content-Type", "application/json")
                     self.end_headers()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from typing import Any
 
 import discord
 import yarl
+from aiohttp import web
 from discord import app_commands
 
 from bot.adapters.discord import translate
@@ -17,6 +19,8 @@ from bot.config import DiscordSettings
 from bot.core.errors import InputError, StateUnavailableError
 from bot.core.models import Address, Incoming, Reply
 from bot.core.trace import Trace
+from bot.health import Health, drain, start_server, stop_event
+from bot.logs import bind_request
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +81,7 @@ class StudyClient(discord.AutoShardedClient):
         # A second, small bulkhead for quick Redis calls (dedupe, rate limit, traces), so
         # they never queue behind slow answers in the main pool.
         self._quick_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="discord-quick")
+        self.draining = False  # set on SIGTERM: new messages are left alone
         self.add_dynamic_items(
             QuizChoice, RevealButton, RateButton, FeedbackButton, QuizOnThis, FollowupButton
         )
@@ -104,12 +109,56 @@ class StudyClient(discord.AutoShardedClient):
     async def core(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a blocking core call in the pool (a bulkhead) so the gateway never stalls."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: function(*args, **kwargs))
+        context = contextvars.copy_context()  # the request id follows the work into the pool
+        return await loop.run_in_executor(
+            self._pool, lambda: context.run(function, *args, **kwargs)
+        )
 
     async def quick(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a short Redis call in the quick pool."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._quick_pool, lambda: function(*args, **kwargs))
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(
+            self._quick_pool, lambda: context.run(function, *args, **kwargs)
+        )
+
+    def readiness(self) -> dict[str, Any]:
+        """The core's checks (Redis, Chroma, model) and this client's gateway session."""
+        return {
+            **self.container.readiness(),
+            "gateway": self.is_ready() or "not connected to the Discord gateway yet",
+        }
+
+    async def serve(self, token: str, port: int, grace: float = 25.0) -> bool:
+        """Run with /healthz, /readyz and /metrics on `port` until SIGTERM or SIGINT.
+
+        Then: not ready, new messages ignored, the event handlers and interactions in
+        flight finish (at most `grace` seconds), and only then the client closes.
+        Returns whether everything in flight finished.
+        """
+        health = Health(self.readiness)
+        runner = await start_server(health.add_routes(web.Application()), "0.0.0.0", port)
+        stop = stop_event()
+        try:
+            async with self:
+                client = asyncio.create_task(self.start(token), name="studybot: discord client")
+                stopped = asyncio.create_task(stop.wait())
+                await asyncio.wait({client, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if client.done():  # it failed (bad token, no gateway) or was closed
+                    stopped.cancel()
+                    client.result()
+                    return True
+                health.draining = self.draining = True
+                deadline = asyncio.get_running_loop().time() + grace
+                logger.info("shutdown: finishing work in flight (at most %.0f s)", grace)
+                finished = await drain(deadline, _in_flight)
+                await self.close()
+                await asyncio.gather(client, return_exceptions=True)
+                return finished
+        finally:
+            await runner.cleanup()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._quick_pool.shutdown(wait=False, cancel_futures=True)
 
     async def first_time(self, tenant: str, event_id: int, trace: Trace, user: str) -> bool:
         """Claim a message id: two shard processes may both get it mid-deploy; one answers."""
@@ -144,7 +193,7 @@ class StudyClient(discord.AutoShardedClient):
 
     async def on_message(self, message: discord.Message) -> None:
         """Answer mentions and DMs; in a thread the bot started, the asker needs no mention."""
-        if message.author.bot or (self.user and message.author.id == self.user.id):
+        if self.draining or message.author.bot or (self.user and message.author.id == self.user.id):
             return
         guild_id = message.guild.id if message.guild else None
         tenant = str(guild_id) if guild_id else f"dm-{message.author.id}"
@@ -162,6 +211,7 @@ class StudyClient(discord.AutoShardedClient):
             "Discord DM" if direct else "Discord thread" if in_our_thread else "Discord mention"
         )
         trace = Trace(surface, str(message.id))
+        bind_request(trace.request_id)
         scope, user = f"discord:{tenant}", str(message.author.id)
         if not await self.first_time(scope, message.id, trace, user):
             return
@@ -194,6 +244,16 @@ class StudyClient(discord.AutoShardedClient):
                 user,
                 ex=THREAD_TTL,
             )
+
+
+# discord.py names the tasks it runs handlers in: events ("discord.py: on_message"), slash
+# commands ("CommandTree-invoker"), buttons and modals ("discord-ui-...").
+_HANDLER_TASKS = ("discord.py: ", "CommandTree-invoker", "discord-ui-")
+
+
+def _in_flight() -> list[asyncio.Task[Any]]:
+    """Event and interaction handlers still running (not the gateway's own tasks)."""
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith(_HANDLER_TASKS)]
 
 
 def _incoming(interaction: discord.Interaction, text: str) -> Incoming:
@@ -282,7 +342,9 @@ class QuizChoice(
                 prompt_id = (
                     await client.core(quiz.next_prompt, who, course, None, self.key)
                 ).prompt_id
-            result = await client.core(quiz.answer, who, prompt_id, "abcde"[self.choice])
+            # Any digit fits the custom_id pattern; the core refuses options that don't exist.
+            letter = chr(ord("a") + self.choice)
+            result = await client.core(quiz.answer, who, prompt_id, letter)
             await _followup(interaction, translate.result_text(result))
 
         await _guarded(interaction, work)
@@ -414,6 +476,7 @@ class FollowupButton(
             who = _incoming(interaction, "follow-up")
             text = await client.core(assistant.followup, who.address, self.answer_id, self.index)
             trace = Trace("Discord follow-up button", str(interaction.id))
+            bind_request(trace.request_id)
             reply = await client.core(assistant.ask, _incoming(interaction, text), trace=trace)
             with trace.stage("platform"):
                 await interaction.followup.send(
@@ -528,6 +591,7 @@ def study_commands(client: StudyClient) -> app_commands.Group:
     @app_commands.describe(question="Your question")
     async def ask(interaction: discord.Interaction, question: str) -> None:
         trace = Trace("Discord /study ask", str(interaction.id))
+        bind_request(trace.request_id)
         with trace.stage("platform"):
             await interaction.response.defer(thinking=True)
         who = _incoming(interaction, question)

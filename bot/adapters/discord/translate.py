@@ -13,6 +13,7 @@ from bot.quiz.service import AnswerResult, QuizPrompt
 
 MESSAGE_LIMIT = 2000  # characters in one message
 EMBED_DESCRIPTION_LIMIT = 4096
+MESSAGE_EMBEDS_LIMIT = 6000  # characters across all the embeds of one message
 FIELD_LIMIT = 1024
 _MENTION = re.compile(r"<@!?\d+>")
 
@@ -84,6 +85,11 @@ def reply_embeds(reply: Reply) -> list[discord.Embed]:
                 colour=discord.Colour.green(),
             )
         )
+    # Discord refuses the whole message past that: a long answer gives way to the filled
+    # prompt, which is what a template request is for.
+    excess = sum(len(embed) for embed in embeds) - MESSAGE_EMBEDS_LIMIT
+    if excess > 0 and answer.description:
+        answer.description = answer.description[: -excess - 1] + "…"
     return embeds
 
 

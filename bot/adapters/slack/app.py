@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import re
@@ -11,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp import web
 from slack_bolt.async_app import AsyncApp, AsyncAssistant
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -23,6 +25,8 @@ from bot.config import SlackSettings
 from bot.core.errors import InputError, StateUnavailableError
 from bot.core.models import Address, Incoming
 from bot.core.trace import Trace
+from bot.health import Health, serve_until_stopped
+from bot.logs import bind_request
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +53,12 @@ def check_settings(settings: SlackSettings, http: bool) -> None:
         if not value.startswith(prefix) or len(value) < 16:
             shape = f"start with {prefix!r} and be" if prefix else "be"
             raise InputError(f"{name} looks malformed: it should {shape} at least 16 characters")
+
+
+def _bound(trace: Trace) -> Trace:
+    """Tag this request's log lines (its task, and the pool work it starts) with its id."""
+    bind_request(trace.request_id)
+    return trace
 
 
 def web_client(settings: SlackSettings) -> AsyncWebClient:
@@ -84,12 +94,35 @@ class SlackBot:
     async def core(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a blocking core call in the pool so acks never wait behind it."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: function(*args, **kwargs))
+        context = contextvars.copy_context()  # the request id follows the work into the pool
+        return await loop.run_in_executor(
+            self._pool, lambda: context.run(function, *args, **kwargs)
+        )
 
     async def quick(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a short Redis call in the quick pool."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._quick_pool, lambda: function(*args, **kwargs))
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(
+            self._quick_pool, lambda: context.run(function, *args, **kwargs)
+        )
+
+    def web_app(self, path: str = "/slack/events", health: Health | None = None) -> web.Application:
+        """bolt's aiohttp app for Slack's requests, plus /healthz, /readyz and /metrics."""
+        health = health or Health(self.container.readiness)
+        return health.add_routes(self.app.web_app(path=path))
+
+    async def serve(self, port: int, host: str = "0.0.0.0", grace: float = 25.0) -> bool:
+        """HTTP mode until SIGTERM; then stop accepting, finish the answers in flight, return.
+
+        bolt acks each event, then runs its listener as a task; `serve_until_stopped` waits
+        for those tasks (and the pool work they await) for at most `grace` seconds.
+        """
+        health = Health(self.container.readiness)
+        finished = await serve_until_stopped(self.web_app(health=health), host, port, health, grace)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._quick_pool.shutdown(wait=False, cancel_futures=True)
+        return finished
 
     # -- helpers ---------------------------------------------------------------
 
@@ -178,10 +211,12 @@ class SlackBot:
     @staticmethod
     def _event_trace(surface: str, body: dict[str, Any], request: Any) -> Trace:
         retry = (request.headers.get("x-slack-retry-num") or [None])[0]
-        return Trace(
-            surface,
-            str(body.get("event_id") or secrets.token_hex(6)),
-            retry_num=int(retry) if retry and str(retry).isdigit() else None,
+        return _bound(
+            Trace(
+                surface,
+                str(body.get("event_id") or secrets.token_hex(6)),
+                retry_num=int(retry) if retry and str(retry).isdigit() else None,
+            )
         )
 
     # -- listeners -------------------------------------------------------------
@@ -256,7 +291,7 @@ class SlackBot:
                 action["value"],
                 message.get("thread_ts") or message.get("ts") or "default",
             )
-            trace = Trace("Slack follow-up button", secrets.token_hex(6))
+            trace = _bound(Trace("Slack follow-up button", secrets.token_hex(6)))
             await self.answer(
                 client, incoming, message.get("thread_ts") or message.get("ts"), trace
             )
@@ -299,14 +334,18 @@ class SlackBot:
             meta = view.get("private_metadata", "|").split("|")
             reason = view["state"]["values"]["reason"]["reason"].get("value") or ""
             address = Address("slack", body["team"]["id"], meta[1] if len(meta) > 1 else "")
-            await self.core(
-                self.container.assistant.rate_answer,
-                address,
-                body["user"]["id"],
-                meta[0],
-                False,
-                reason,
-            )
+            try:
+                await self.core(
+                    self.container.assistant.rate_answer,
+                    address,
+                    body["user"]["id"],
+                    meta[0],
+                    False,
+                    reason,
+                )
+            except (InputError, StateUnavailableError) as exc:
+                # The modal is closed; raising would only make bolt undo the ack (a 404).
+                logger.info("feedback reason not kept: %s", exc)
 
         @app.action("quiz_on_this")
         async def on_quiz_on_this(
@@ -549,7 +588,7 @@ class SlackBot:
             if sub in {"", "help"}:
                 await tell(HELP)
             elif sub == "ask":
-                trace = Trace("Slack /study ask", secrets.token_hex(6))
+                trace = _bound(Trace("Slack /study ask", secrets.token_hex(6)))
                 if await self._allowed(client, team, channel, user, trace):
                     await self.answer(client, incoming, None, trace)
             elif sub == "trace":
@@ -702,6 +741,8 @@ class SlackBot:
         template = prompts.template(template_id)
         prefill = extract_slots(template, question) if question else {}
         view = template_modal(template, prefill, incoming.address.channel)
+        if not command.get("trigger_id"):
+            raise InputError("this command can't open a form here; try again from Slack")
         await client.views_open(trigger_id=command["trigger_id"], view=view)
 
     async def on_template_submit(
