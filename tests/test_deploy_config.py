@@ -26,8 +26,8 @@ IN_CI = os.environ.get("CI") == "true"
 STUDYBOT_SERVICES = {"ingest", "slack", "discord", "worker"}
 LONG_RUNNING = {"redis", "chroma", "slack", "discord", "worker", "proxy"}
 # Names in .env.example that are not fields of bot/config.py's Settings: the LLM provider's own
-# variables and the compose file's SITE_ADDRESS.
-NOT_SETTINGS = {"OPENAI_API_KEY", "OPENAI_BASE_URL", "SITE_ADDRESS"}
+# variables and the compose file's SITE_ADDRESS and STUDYBOT_ENV_FILE.
+NOT_SETTINGS = {"OPENAI_API_KEY", "OPENAI_BASE_URL", "SITE_ADDRESS", "STUDYBOT_ENV_FILE"}
 ENV_LINE = re.compile(r"^(?P<comment># )?(?P<name>[A-Z][A-Z0-9_]*)=(?P<value>.*)$")
 
 
@@ -62,6 +62,21 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     assert "WARNING" not in result.stderr, result.stderr
     return yaml.safe_load(result.stdout)
+
+
+def test_a_fresh_clone_validates_without_a_dot_env(tmp_path: Path) -> None:
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        _missing_tool("docker-compose", "apt-get install -y docker-compose")
+    work = tmp_path / "deploy"
+    shutil.copytree(DEPLOY, work, ignore=shutil.ignore_patterns("k8s", ".env"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "STUDYBOT_"))}
+    result = subprocess.run([exe, "-f", str(work / "compose.yaml"), "config"],
+                            capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (
+        yaml.safe_load(result.stdout)["services"]["slack"]["environment"]["SLACK_BOT_TOKEN"] == ""
+    )
 
 
 def test_compose_runs_every_part_of_the_bot(compose: dict[str, Any]) -> None:
@@ -137,7 +152,7 @@ def test_bots_wait_for_ingest_and_find_redis_and_chroma(compose: dict[str, Any])
         env = services[name]["environment"]
         assert env["CHROMA_HOST"] == "chroma" and env["CHROMA_PORT"] == "8000", name
         assert env["REDIS_URL"] == "redis://redis:6379/0", name
-        # Credentials come from .env (env_file).
+        # Credentials come from the settings file (env_file).
         assert {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "DISCORD_TOKEN"} <= set(env), name
     for name in ("discord", "worker"):
         assert services[name]["environment"]["STUDYBOT_HTTP_PORT"] == "8080"
@@ -204,14 +219,14 @@ def test_env_example_comments_each_variable_and_leaves_secrets_empty() -> None:
     for index, active, name, value in _env_example():
         above = lines[index - 1]
         assert above.startswith("# ") and not ENV_LINE.match(above), f"{name} has no comment"
-        if active:
+        if active and name != "STUDYBOT_ENV_FILE":  # compose's own switch, not a secret
             assert value == "", f"{name} must be empty in the example"
             assert re.search(r"TOKEN|SECRET|KEY", name), f"{name} is active but not a secret"
 
 
 def test_env_example_as_is_gives_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for _, active, name, value in _env_example():
-        if active:
+        if active and name not in NOT_SETTINGS:
             monkeypatch.setenv(name, value)
     settings = Settings()
     assert settings.slack.bot_token == "" and settings.discord.guild_id is None
