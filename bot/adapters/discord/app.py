@@ -223,6 +223,14 @@ class StudyClient(discord.AutoShardedClient):
             destination = await message.create_thread(
                 name=translate.strip_mentions(message.content)[:90] or "question"
             )
+        if isinstance(destination, discord.Thread):
+            # Claimed before answering, so a quick follow-up in the thread already counts.
+            await self.quick(
+                self.container.redis.set,
+                self._thread_key(tenant, destination.id),
+                user,
+                ex=THREAD_TTL,
+            )
         thread = str(getattr(destination, "id", message.channel.id))
         incoming = translate.to_incoming(
             guild_id, message.channel.id, message.author.id, message.author.display_name,
@@ -237,13 +245,6 @@ class StudyClient(discord.AutoShardedClient):
         with trace.stage("platform"):
             await self.send_reply(destination, reply)
         await self.keep(scope, user, trace)
-        if isinstance(destination, discord.Thread):
-            await self.quick(
-                self.container.redis.set,
-                self._thread_key(tenant, destination.id),
-                user,
-                ex=THREAD_TTL,
-            )
 
 
 # discord.py names the tasks it runs handlers in: events ("discord.py: on_message"), slash

@@ -166,6 +166,14 @@ class SlackBot:
         trace: Trace,
     ) -> None:
         """Post a placeholder, ask the core, then update the placeholder in place."""
+        if thread_ts:
+            # Claimed before answering, so a quick follow-up in the thread already counts.
+            await self.quick(
+                self.container.redis.set,
+                self._thread_key(incoming.address.tenant, incoming.address.channel, thread_ts),
+                incoming.user,
+                ex=THREAD_TTL,
+            )
         with trace.stage("platform"):
             # No unfurls: a link quoted from course material must not fetch outside media.
             placeholder = await client.chat_postMessage(
@@ -185,13 +193,6 @@ class SlackBot:
                 channel=incoming.address.channel, ts=placeholder["ts"], text=text, blocks=blocks
             )
         await self._keep(incoming.address, incoming.user, trace)
-        if thread_ts:
-            await self.quick(
-                self.container.redis.set,
-                self._thread_key(incoming.address.tenant, incoming.address.channel, thread_ts),
-                incoming.user,
-                ex=THREAD_TTL,
-            )
 
     async def _first_time(self, body: dict[str, Any], trace: Trace) -> bool:
         """Claim the event id; a repeat (a Slack retry, or another replica's copy) is ignored."""
