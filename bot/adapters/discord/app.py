@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +12,7 @@ import yarl
 from aiohttp import web
 from discord import app_commands
 
+from bot.adapters.bulkheads import Bulkheads
 from bot.adapters.discord import translate
 from bot.config import DiscordSettings
 from bot.core.errors import InputError, StateUnavailableError
@@ -77,10 +76,9 @@ class StudyClient(discord.AutoShardedClient):
         self.settings = settings
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(study_commands(self))
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="discord-core")
-        # A second, small bulkhead for quick Redis calls (dedupe, rate limit, traces), so
-        # they never queue behind slow answers in the main pool.
-        self._quick_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="discord-quick")
+        # Bulkheads: answers in one pool, quick Redis calls in another (see bulkheads.py).
+        self._bulkheads = Bulkheads("discord", workers)
+        self.core, self.quick = self._bulkheads.core, self._bulkheads.quick
         self.draining = False  # set on SIGTERM: new messages are left alone
         self.add_dynamic_items(
             QuizChoice, RevealButton, RateButton, FeedbackButton, QuizOnThis, FollowupButton
@@ -105,22 +103,6 @@ class StudyClient(discord.AutoShardedClient):
             _, url, _ = await self.http.get_bot_gateway()
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
         await super().launch_shards()
-
-    async def core(self, function: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a blocking core call in the pool (a bulkhead) so the gateway never stalls."""
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()  # the request id follows the work into the pool
-        return await loop.run_in_executor(
-            self._pool, lambda: context.run(function, *args, **kwargs)
-        )
-
-    async def quick(self, function: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a short Redis call in the quick pool."""
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()
-        return await loop.run_in_executor(
-            self._quick_pool, lambda: context.run(function, *args, **kwargs)
-        )
 
     def readiness(self) -> dict[str, Any]:
         """The core's checks (Redis, Chroma, model) and this client's gateway session."""
@@ -157,8 +139,7 @@ class StudyClient(discord.AutoShardedClient):
                 return finished
         finally:
             await runner.cleanup()
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._quick_pool.shutdown(wait=False, cancel_futures=True)
+            self._bulkheads.shutdown()
 
     async def first_time(self, tenant: str, event_id: int, trace: Trace, user: str) -> bool:
         """Claim a message id: two shard processes may both get it mid-deploy; one answers."""

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import json
 import logging
 import re
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +17,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.bulkheads import Bulkheads
 from bot.adapters.slack import translate
 from bot.config import SlackSettings
 from bot.core.errors import InputError, StateUnavailableError
@@ -79,10 +77,9 @@ class SlackBot:
     def __init__(self, container: Any, settings: SlackSettings, workers: int = 8) -> None:
         self.container = container
         self.settings = settings
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-core")
-        # A second, small bulkhead for quick Redis calls (dedupe, rate limit, traces), so
-        # they never queue behind slow answers in the main pool.
-        self._quick_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack-quick")
+        # Bulkheads: answers in one pool, quick Redis calls in another (see bulkheads.py).
+        self._bulkheads = Bulkheads("slack", workers)
+        self.core, self.quick = self._bulkheads.core, self._bulkheads.quick
         self.app = AsyncApp(
             client=web_client(settings),
             signing_secret=settings.signing_secret,
@@ -90,22 +87,6 @@ class SlackBot:
             process_before_response=False,
         )
         self._register()
-
-    async def core(self, function: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a blocking core call in the pool so acks never wait behind it."""
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()  # the request id follows the work into the pool
-        return await loop.run_in_executor(
-            self._pool, lambda: context.run(function, *args, **kwargs)
-        )
-
-    async def quick(self, function: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a short Redis call in the quick pool."""
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()
-        return await loop.run_in_executor(
-            self._quick_pool, lambda: context.run(function, *args, **kwargs)
-        )
 
     def web_app(self, path: str = "/slack/events", health: Health | None = None) -> web.Application:
         """bolt's aiohttp app for Slack's requests, plus /healthz, /readyz and /metrics."""
@@ -120,8 +101,7 @@ class SlackBot:
         """
         health = Health(self.container.readiness)
         finished = await serve_until_stopped(self.web_app(health=health), host, port, health, grace)
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._quick_pool.shutdown(wait=False, cancel_futures=True)
+        self._bulkheads.shutdown()
         return finished
 
     # -- helpers ---------------------------------------------------------------
