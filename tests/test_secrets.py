@@ -121,15 +121,20 @@ def signed_requests(harness: SlackHarness) -> list[tuple[int, str]]:
     return responses
 
 
+def slack_from_env(api, monkeypatch):
+    """The Slack app as `studybot run slack` builds it from the environment, on `api`."""
+    monkeypatch.setenv("SLACK_API_URL", api.base_url)
+    container = Container(Settings())
+    container.assistant  # noqa: B018 - built first, as `studybot run slack` does
+    return SlackHarness(container, api)
+
+
 @pytest.mark.parametrize("refuse_auth_test", [True, False], ids=["bad-token", "revoked-token"])
 def test_slack_token_and_signature_failures_leak_nothing(
     secret_env, debug_logs, monkeypatch, refuse_auth_test
 ):
     api = RefusingSlackAPI(refuse_auth_test).start()
-    monkeypatch.setenv("SLACK_API_URL", api.base_url)
-    container = Container(Settings())
-    container.assistant  # noqa: B018 - built first, as `studybot run slack` does
-    harness = SlackHarness(container, api)
+    harness = slack_from_env(api, monkeypatch)
     try:
         responses = signed_requests(harness)
         assert {status for status, _ in responses} >= {401}
@@ -240,10 +245,7 @@ def test_redis_down_with_a_password_in_its_url_leaks_nothing(
     assert any("unavailable" in output for output in outputs)  # the CP refusals said so
     # In process too, through the Slack adapter (dedupe and rate limits live in Redis).
     api = SlackAPIStub().start()
-    monkeypatch.setenv("SLACK_API_URL", api.base_url)
-    container = Container(Settings())
-    container.assistant  # noqa: B018 - built first, as `studybot run slack` does
-    harness = SlackHarness(container, api)
+    harness = slack_from_env(api, monkeypatch)
     try:
         responses = signed_requests(harness)
         time.sleep(1)
