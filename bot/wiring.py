@@ -218,7 +218,9 @@ class Container:
             searcher=self.searcher,
             catalog=self.catalog,
             prompts=self.prompts,
-            selector=SentenceSelector(self.embedder, self.searcher.section_chunks),
+            selector=SentenceSelector(
+                self.embedder, self.searcher.section_chunks, self.searcher.sentence_vectors
+            ),
             conversations=ConversationStore(self.redis, keys, self.settings.conversation),
             gaps=GapLog(self.redis, keys),
             course_choices=CourseChoices(self.redis, keys),

@@ -95,7 +95,7 @@ def test_interrupted_ingest_leaves_a_usable_index_and_the_next_run_finishes(
 
     def embed_then_die(texts):
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 3:  # a batch embeds its chunks, then their sentences: dies in batch 2
             raise KeyboardInterrupt  # what Ctrl-C or a kill does to the run
         return real_embed(texts)
 
@@ -122,3 +122,35 @@ def test_embeddings_stored_are_the_models(container, course_dir):
     assert hits[0][0] == chunk.id
     assert hits[0][1] == pytest.approx(1.0, abs=1e-3)
     assert np.isclose(np.linalg.norm(container.embedder.embed_query("x")), 1.0)
+
+
+def test_sentences_are_embedded_at_ingest_so_an_answer_embeds_only_the_question(
+    container, course_dir
+):
+    from bot.core.models import Address, Incoming
+
+    container.ingestor.ingest([course_dir], COURSE)
+    embedded: list[list[str]] = []
+    real_embed = container.embedder.embed
+    container.embedder.embed = lambda texts: embedded.append(list(texts)) or real_embed(texts)
+    question = "why add random jitter to retry delays"
+    reply = container.assistant.ask(Incoming(Address("t", "x", "c"), "U1", question, "t", COURSE))
+    assert reply.mode == "extractive" and reply.answer
+    assert embedded == [[question]]
+
+
+def test_an_index_without_sentence_vectors_gets_them_on_the_next_ingest(container, course_dir):
+    container.ingestor.ingest([course_dir], COURSE)
+    chunks = list(container.index.chunks(COURSE))
+    # What an index written before sentence vectors were stored looks like.
+    container.index._collection(COURSE).update(
+        ids=[c.id for c in chunks], metadatas=[{"sentence_vectors": None} for _ in chunks]
+    )
+    assert all(v is None for _, v in container.index.records(COURSE))
+
+    report = container.ingestor.ingest([course_dir], COURSE)
+    assert (report.updated, report.unchanged) == (5, 0)
+    records = list(container.index.records(COURSE))
+    assert all(v is not None and v.shape[1] == 384 for _, v in records)
+    again = container.ingestor.ingest([course_dir], COURSE)
+    assert again.embedded == 0

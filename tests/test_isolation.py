@@ -18,7 +18,7 @@ def test_a_workspace_never_retrieves_another_courses_chunks(app, course_dir):
     stray = Chunk("stray-1", "distributed-systems", "stray.md", "/x/stray.md", "Stray", "Stray",
                   "Stray > Jitter", ("fault-tolerance",), text, "h")  # fmt: skip
     vector = np.asarray(app.embedder.embed([stray.embedding_text]), dtype=np.float32)
-    app.index.upsert("mini", [stray], vector)
+    app.index.upsert("mini", [stray], vector, [vector])
 
     question = "why add random jitter to retry delays to avoid a thundering herd"
     in_t1 = app.assistant.ask(Incoming(T1, "U1", question, "t"))

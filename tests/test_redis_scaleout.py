@@ -117,7 +117,7 @@ def test_asking_keeps_every_kind_of_state_on_a_cluster(cluster_app):
     first = app.assistant.ask(student("why add randomness to retry delays", thread="h1"))
     assert first.in_scope and HISTORY_UNAVAILABLE not in first.notes
     app.assistant.ask(student("and what about timeouts?", thread="h1"))
-    assert len(history.history("console:test", "U1", "h1")) == 4
+    assert len(history.load("console:test", "U1", "h1")[0]) == 4
 
     # A pending template, filled by the next message in the same thread.
     asked = app.assistant.ask(student("What's the CAP strategy for a chat app?", thread="p1"))
@@ -150,7 +150,7 @@ def test_asking_keeps_every_kind_of_state_on_a_cluster(cluster_app):
     assert sorted(r.reason for r in rated) == ["G1 ok", "T1 ok", "T2 ok"]
 
     app.assistant.reset(student("", thread="h1"))
-    assert history.history("console:test", "U1", "h1") == []
+    assert history.load("console:test", "U1", "h1")[0] == []
     assert_spread_and_tagged(app)
 
 

@@ -165,8 +165,7 @@ class Assistant:
     def _load_state(self, ctx: _Context) -> None:
         try:
             with ctx.trace.stage("redis"):
-                ctx.history = self._conversations.history(*self._thread_key(ctx.incoming))
-                ctx.pending = self._conversations.pending(*self._thread_key(ctx.incoming))
+                ctx.history, ctx.pending = self._conversations.load(*self._thread_key(ctx.incoming))
         except RedisError as exc:
             logger.warning("conversation state unavailable: %s", type(exc).__name__)
             ctx.state_ok = ctx.trace.state_ok = False

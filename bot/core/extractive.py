@@ -2,52 +2,36 @@
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from bot.core.models import Chunk, Passage
+from bot.retrieval.chunking import split_sentences
 from bot.retrieval.embedding import Embedder
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*-])|\n+")
-_MARKUP = re.compile(r"\*\*|__|`")
-_LABEL = re.compile(r"^\s*(?:[-*]\s+)?\*{0,2}(example|note)\*{0,2}:\s*", re.IGNORECASE)
 MAX_ANSWER_WORDS = 110
 MAX_SENTENCES = 4
-
-
-def split_sentences(text: str) -> list[tuple[str, bool]]:
-    """Sentences of a passage with whether each belongs to a worked example.
-
-    Markdown emphasis is removed; list items count as sentences.
-    """
-    sentences = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        example = bool(_LABEL.match(paragraph))
-        for raw in _SENTENCE_END.split(_LABEL.sub("", paragraph)):
-            sentence = _MARKUP.sub("", raw).strip(" -*\t")
-            if len(sentence.split()) >= 5 and not sentence.startswith("|"):
-                sentences.append((sentence, example))
-    return sentences
 
 
 class SentenceSelector:
     """Picks the sentences of the top passages that best answer a question.
 
-    Sentence embeddings are cached per chunk, so popular sections cost nothing
-    after their first use.
+    Sentence vectors come from the index (embedded at ingest); a chunk indexed
+    without them is embedded on first use. Both are cached per chunk.
     """
 
     def __init__(
         self,
         embedder: Embedder,
         section_chunks: Callable[[Chunk], list[Chunk]],
+        stored_vectors: Callable[[Chunk], np.ndarray | None],
         cache_size: int = 2048,
     ) -> None:
         self._embedder = embedder
         self._section_chunks = section_chunks
+        self._stored_vectors = stored_vectors
         self._cache: OrderedDict[str, tuple[list[tuple[str, bool]], np.ndarray]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -57,7 +41,9 @@ class SentenceSelector:
             self._cache.move_to_end(key)
             return self._cache[key]
         sentences = split_sentences(chunk.text)
-        vectors = self._embedder.embed([s for s, _ in sentences])
+        vectors = self._stored_vectors(chunk)
+        if vectors is None or len(vectors) != len(sentences):  # indexed by an older splitter
+            vectors = self._embedder.embed([s for s, _ in sentences])
         self._cache[key] = (sentences, vectors)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +12,9 @@ from bot.core.models import Chunk
 from bot.retrieval.loaders import LoadedDocument
 
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*-])|\n+")
+_MARKUP = re.compile(r"\*\*|__|`")
+_LABEL = re.compile(r"^\s*(?:[-*]\s+)?\*{0,2}(example|note)\*{0,2}:\s*", re.IGNORECASE)
 
 
 def chunk_document(
@@ -69,3 +73,18 @@ def chunk_document(
                 )
             )
     return chunks
+
+
+def split_sentences(text: str) -> list[tuple[str, bool]]:
+    """Sentences of a passage with whether each belongs to a worked example.
+
+    Markdown emphasis is removed; list items count as sentences.
+    """
+    sentences = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        example = bool(_LABEL.match(paragraph))
+        for raw in _SENTENCE_END.split(_LABEL.sub("", paragraph)):
+            sentence = _MARKUP.sub("", raw).strip(" -*\t")
+            if len(sentence.split()) >= 5 and not sentence.startswith("|"):
+                sentences.append((sentence, example))
+    return sentences

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import time
@@ -16,7 +17,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 from bot.core.errors import InputError
 from bot.core.models import Chunk
-from bot.retrieval.embedding import Embedder
+from bot.retrieval.embedding import DIMENSION, Embedder
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,8 @@ COURSE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
 _COLLECTION_PREFIX = "course-"
 _QUIZ_PREFIX = "quiz-"
 _PAGE = 500
+# Metadata key of a chunk's sentence vectors (float32, base64), for extractive answers.
+_SENTENCE_VECTORS = "sentence_vectors"
 
 
 def validate_course(course: str) -> str:
@@ -119,6 +122,10 @@ class VectorIndex:
 
     def chunks(self, course: str) -> Iterator[Chunk]:
         """Every chunk of a course, paged."""
+        return (chunk for chunk, _ in self.records(course))
+
+    def records(self, course: str) -> Iterator[tuple[Chunk, np.ndarray | None]]:
+        """Every chunk of a course with its sentence vectors (None if indexed without them)."""
         collection = self._collection(course)
         if collection is None:
             return
@@ -134,20 +141,45 @@ class VectorIndex:
             for chunk_id, text, meta in zip(
                 page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
             ):
-                yield Chunk.from_record(chunk_id, text or "", dict(meta))
+                encoded = meta.get(_SENTENCE_VECTORS)
+                vectors = (
+                    np.frombuffer(base64.b64decode(encoded), np.float32).reshape(-1, DIMENSION)
+                    if isinstance(encoded, str)
+                    else None
+                )
+                yield Chunk.from_record(chunk_id, text or "", dict(meta)), vectors
             if len(page["ids"]) < _PAGE:
                 return
             offset += _PAGE
 
-    def upsert(self, course: str, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
-        """Insert or replace chunks with their precomputed embeddings."""
+    def upsert(
+        self,
+        course: str,
+        chunks: Sequence[Chunk],
+        embeddings: np.ndarray,
+        sentence_vectors: Sequence[np.ndarray],
+    ) -> None:
+        """Insert or replace chunks with their precomputed embeddings and sentence vectors.
+
+        The sentence vectors travel in the chunk's own metadata, so a chunk and its
+        sentences are always written together and read in the same page.
+        """
         collection = self._collection(course, create=True)
         assert collection is not None
+        metadatas = [
+            {
+                **chunk.metadata(),
+                _SENTENCE_VECTORS: base64.b64encode(
+                    np.ascontiguousarray(vectors, np.float32).tobytes()
+                ).decode(),
+            }
+            for chunk, vectors in zip(chunks, sentence_vectors, strict=True)
+        ]
         collection.upsert(
             ids=[c.id for c in chunks],
             embeddings=embeddings,
             documents=[c.text for c in chunks],
-            metadatas=[c.metadata() for c in chunks],
+            metadatas=metadatas,  # type: ignore[arg-type]
         )
 
     def delete(self, course: str, ids: Sequence[str]) -> None:

@@ -6,12 +6,15 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
+
+import numpy as np
 
 from bot.config import RetrievalSettings
 from bot.core.errors import NotFoundError
 from bot.core.models import Chunk
-from bot.retrieval.chunking import chunk_document
+from bot.retrieval.chunking import chunk_document, split_sentences
 from bot.retrieval.embedding import Embedder
 from bot.retrieval.index import VectorIndex, validate_course
 from bot.retrieval.loaders import SUPPORTED_SUFFIXES, LoadError, load_document
@@ -118,11 +121,14 @@ class Ingestor:
             report.files += 1
         report.chunks = len(chunks)
 
-        existing = {c.id: c for c in self._index.chunks(course)}
+        records = list(self._index.records(course))
+        existing = {c.id: c for c, _ in records}
+        # An index written before sentence vectors were stored gets them on its next ingest.
+        complete = {c.id for c, vectors in records if vectors is not None}
         to_embed = [
             c
             for c in chunks
-            if c.id not in existing or existing[c.id].content_hash != c.content_hash
+            if c.id not in complete or existing[c.id].content_hash != c.content_hash
         ]
         report.added = sum(1 for c in to_embed if c.id not in existing)
         report.updated = len(to_embed) - report.added
@@ -141,7 +147,7 @@ class Ingestor:
         for start in range(0, len(to_embed), batch):
             part = to_embed[start : start + batch]
             vectors = self._embedder.embed([c.embedding_text for c in part])
-            self._index.upsert(course, part, vectors)
+            self._index.upsert(course, part, vectors, self._sentence_vectors(part))
             if progress:
                 progress(start + len(part), len(to_embed))
         self._index.delete(course, stale)
@@ -150,6 +156,13 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         logger.info(report.summary())
         return report
+
+    def _sentence_vectors(self, chunks: list[Chunk]) -> list[np.ndarray]:
+        """Each chunk's sentences embedded at ingest, so no answer waits to embed them."""
+        sentences = [[text for text, _ in split_sentences(c.text)] for c in chunks]
+        vectors = self._embedder.embed([text for group in sentences for text in group])
+        bounds = np.cumsum([0, *map(len, sentences)])
+        return [vectors[start:end] for start, end in pairwise(bounds)]
 
 
 def _owned_by(source: Path, roots: list[Path]) -> bool:

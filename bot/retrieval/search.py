@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
 
 from bot.config import RetrievalSettings
 from bot.core.models import Chunk, Passage, SearchResult
@@ -25,6 +28,8 @@ class _CourseCache:
     checked_at: float
     lexical: LexicalIndex
     position: dict[str, int]
+    sections: dict[tuple[str, str], list[Chunk]]  # (path, section) -> its chunks, in order
+    sentence_vectors: dict[str, np.ndarray]  # chunk id -> vectors stored at ingest
 
 
 class HybridSearcher:
@@ -59,17 +64,23 @@ class HybridSearcher:
         if cached and cached.version == version:
             cached.checked_at = now
             return cached
-        lexical = LexicalIndex(list(self._index.chunks(course)))
+        records = list(self._index.records(course))
+        lexical = LexicalIndex([chunk for chunk, _ in records])
         position = {c.id: i for i, c in enumerate(lexical.chunks)}
-        self._cache[course] = _CourseCache(version, now, lexical, position)
+        sections: dict[tuple[str, str], list[Chunk]] = defaultdict(list)
+        for chunk in lexical.chunks:
+            sections[chunk.path, chunk.section].append(chunk)
+        vectors = {chunk.id: v for chunk, v in records if v is not None}
+        self._cache[course] = _CourseCache(version, now, lexical, position, sections, vectors)
         return self._cache[course]
 
     def section_chunks(self, chunk: Chunk) -> list[Chunk]:
         """Every chunk of the section a chunk belongs to, in order."""
-        state = self._course(chunk.course)
-        return [
-            c for c in state.lexical.chunks if c.path == chunk.path and c.section == chunk.section
-        ]
+        return self._course(chunk.course).sections.get((chunk.path, chunk.section), [])
+
+    def sentence_vectors(self, chunk: Chunk) -> np.ndarray | None:
+        """The chunk's sentence vectors as stored at ingest, if it has them."""
+        return self._course(chunk.course).sentence_vectors.get(chunk.id)
 
     def search(
         self, query: str, course: str, k: int | None = None, mode: Mode = "hybrid"

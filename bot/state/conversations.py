@@ -34,10 +34,16 @@ class ConversationStore:
         self._keys = keys
         self._settings = settings
 
-    def history(self, tenant: str, user: str, thread: str) -> list[Turn]:
-        """The thread's recent turns, oldest first."""
-        raw = self._redis.lrange(self._keys.conversation(tenant, user, thread), 0, -1)
-        return [Turn(**json.loads(item)) for item in raw]
+    def load(
+        self, tenant: str, user: str, thread: str
+    ) -> tuple[list[Turn], PendingTemplate | None]:
+        """The thread's recent turns (oldest first) and its pending template: one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.lrange(self._keys.conversation(tenant, user, thread), 0, -1)
+        pipe.get(self._keys.pending(tenant, user, thread))
+        turns, pending = pipe.execute()
+        history = [Turn(**json.loads(item)) for item in turns]
+        return history, PendingTemplate(**json.loads(pending)) if pending else None
 
     def append(self, tenant: str, user: str, thread: str, *turns: Turn) -> None:
         """Add turns, keep the last N, refresh the TTL: one atomic transaction."""
@@ -47,11 +53,6 @@ class ConversationStore:
             pipe.ltrim(key, -self._settings.max_turns, -1)
             pipe.expire(key, self._settings.ttl_hours * 3600)
             pipe.execute()
-
-    def pending(self, tenant: str, user: str, thread: str) -> PendingTemplate | None:
-        """The template waiting for slots in this thread, if any."""
-        raw = self._redis.get(self._keys.pending(tenant, user, thread))
-        return PendingTemplate(**json.loads(raw)) if raw else None
 
     def set_pending(self, tenant: str, user: str, thread: str, pending: PendingTemplate) -> None:
         """Remember the template until the student supplies its slots (with a TTL)."""

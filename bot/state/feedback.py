@@ -53,8 +53,10 @@ class FeedbackStore:
     def save_answer(self, record: AnswerRecord) -> None:
         """Keep the answer so a later click can refer to it."""
         key = f"{self._answers(record.tenant)}:{escape(record.answer_id)}"
-        self._redis.set(key, json.dumps(asdict(record)), ex=ANSWER_TTL)
-        self._redis.sadd(f"{self._keys.prefix}:{{feedback}}:tenants", record.tenant)
+        pipe = self._redis.pipeline(transaction=False)  # one round trip on the ask path
+        pipe.set(key, json.dumps(asdict(record)), ex=ANSWER_TTL)
+        pipe.sadd(f"{self._keys.prefix}:{{feedback}}:tenants", record.tenant)
+        pipe.execute()
 
     def answer(self, tenant: str, answer_id: str) -> AnswerRecord | None:
         """A saved answer, if it has not expired."""
