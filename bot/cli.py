@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -810,27 +809,53 @@ def courses() -> None:
 def bench(
     quick: Annotated[bool, typer.Option(help="Fewer repetitions (under 2 minutes).")] = False,
     json_file: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+    profile: Annotated[
+        Path | None, typer.Option(help="Also profile the warm ask path into this folder.")
+    ] = None,
+    tiny: Annotated[bool, typer.Option(hidden=True, help="Every scenario once (CI).")] = False,
 ) -> None:
-    """Measure ingest and search speed on this machine (median, p95, p99)."""
+    """Measure every path side by side: floor, ask, the usual alternative, Slack, quiz, memory."""
     from bot.bench import run_bench
+    from bot.bench.measure import Sizes
 
-    rows = run_bench(Settings(), quick)
-    table = Table(title=f"studybot bench ({'quick' if quick else 'full'}, {os.cpu_count()} cores)")
-    for column in ("scenario", "n", "median ms", "p95 ms", "p99 ms", "notes"):
+    size = "tiny" if tiny else "quick" if quick else "full"
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+    report = run_bench(Settings(), getattr(Sizes, size)(), size, profile_dir=profile)
+    machine = report.machine
+    table = Table(
+        title=f"studybot bench ({size}), {report.date}, "
+        f"{machine['cores']} cores, {machine['cpu']}, {machine['memory_gib']} GiB"
+    )
+    for column in ("scenario", "n", "median", "p95", "p99", "unit", "notes"):
         table.add_column(column, justify="left" if column in {"scenario", "notes"} else "right")
-    for row in rows:
+    for row in report.rows:
         notes = ", ".join(f"{k}={v}" for k, v in row.notes.items())
         table.add_row(
-            row.scenario,
-            str(row.n),
-            f"{row.median_ms:.2f}",
-            f"{row.p95_ms:.2f}",
-            f"{row.p99_ms:.2f}",
-            notes,
-        )
+            row.scenario, str(row.n), f"{row.median:g}", f"{row.p95:g}", f"{row.p99:g}",
+            row.unit, notes,
+        )  # fmt: skip
     out.print(table)
+    quality = Table(title="Retrieval quality on the eval set")
+    for column in ("mode", "recall@5", "MRR"):
+        quality.add_column(column, justify="left" if column == "mode" else "right")
+    for mode, scores in report.quality.items():
+        quality.add_row(mode, f"{scores['recall@5']:.3f}", f"{scores['mrr']:.3f}")
+    out.print(quality)
+    goals = Table(title="Goals")
+    for column in ("goal", "measured", "target", "met"):
+        goals.add_column(column, justify="left" if column == "goal" else "right")
+    for goal in report.goals:
+        unit = goal.unit if goal.unit == "x" else f" {goal.unit}"
+        goals.add_row(
+            goal.name, f"{goal.value:g}{unit}", f"<= {goal.target:g}{unit}",
+            "yes" if goal.met else "NO",
+        )  # fmt: skip
+    out.print(goals)
+    if report.profile:
+        out.print(f"ask profile: {report.profile}")
     if json_file:
-        json_file.write_text(json.dumps([r.as_dict() for r in rows], indent=2) + "\n")
+        json_file.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
 
 
 @model_app.command("export")

@@ -222,7 +222,7 @@ def replicas(subprocess_env: dict[str, str], replica_rate_limit: str):
     import sys
     import time
 
-    from tests.fakes.slack_api import SlackAPIStub
+    from bot.standins.slack_api import SlackAPIStub
     from tests.test_slack import SECRET, TOKEN, SlackHarness
 
     api = SlackAPIStub().start()

@@ -12,9 +12,9 @@ from bot.adapters.discord.app import StudyClient, check_settings, shard_plan
 from bot.adapters.discord.translate import split_message
 from bot.config import DiscordSettings, RedisSettings, Settings
 from bot.core.errors import InputError
+from bot.standins.loopback import LoopbackServer
 from bot.wiring import Container
 from tests.fakes.discord_api import DiscordAPIStub
-from tests.fakes.loopback import LoopbackServer
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.abcdefghijklmnopqrstuvwxyz0123456789AB"
 FIXTURES = Path(__file__).parent / "fixtures" / "discord"

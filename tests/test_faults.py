@@ -22,9 +22,9 @@ from bot.core.errors import StateUnavailableError
 from bot.quiz.bank import MultipleChoice
 from bot.quiz.service import UNAVAILABLE
 from bot.schedule.pushes import Subscription
+from bot.standins.slack_api import SlackAPIStub
 from bot.wiring import Container
 from tests.conftest import COURSE, free_port, start_redis_server, student
-from tests.fakes.slack_api import SlackAPIStub
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ import pytest
 import redis
 
 from bot.config import REPO_ROOT
+from bot.standins.slack_api import SlackAPIStub
 from tests.conftest import free_port
-from tests.fakes.slack_api import SlackAPIStub
 from tests.test_slack import SECRET, TOKEN, SlackHarness, mention
 
 pytestmark = pytest.mark.slow

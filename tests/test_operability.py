@@ -22,10 +22,10 @@ from bot.config import REPO_ROOT, PushSettings, RedisSettings, Settings, SlackSe
 from bot.core.models import Address
 from bot.core.safety import RedactingFilter, SecretRedactor, install_log_redaction
 from bot.logs import bind_request, configure_logging
+from bot.standins.slack_api import SlackAPIStub
 from bot.wiring import Container
 from tests.conftest import API_KEY, COURSE, free_port, student
 from tests.fakes.discord_api import DiscordAPIStub
-from tests.fakes.slack_api import SlackAPIStub
 from tests.test_discord import TOKEN as DISCORD_TOKEN
 from tests.test_discord import fixture as discord_fixture
 from tests.test_slack import SECRET, TOKEN, SlackHarness, mention
@@ -81,7 +81,7 @@ class OpsHarness(SlackHarness):
 
     def __init__(self, container: Container, api: SlackAPIStub) -> None:
         from bot.adapters.slack.app import SlackBot
-        from tests.fakes.loopback import LoopbackServer
+        from bot.standins.loopback import LoopbackServer
 
         self.api = api
         self.bot = SlackBot(container, container.settings.slack)

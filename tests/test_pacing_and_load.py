@@ -14,8 +14,8 @@ from bot.adapters.slack.outbox import SlackOutbox
 from bot.config import REPO_ROOT, SlackSettings
 from bot.core.models import Address
 from bot.schedule.outbox import PushMessage
+from bot.standins.slack_api import SlackAPIStub
 from tests.fakes.discord_api import DiscordAPIStub
-from tests.fakes.slack_api import SlackAPIStub
 from tests.test_discord import TOKEN as DISCORD_TOKEN
 from tests.test_discord import fixture as discord_fixture
 from tests.test_slack import TOKEN, mention

@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 
 from bot.config import REPO_ROOT, Settings
+from bot.standins.loopback import LoopbackServer
+from bot.standins.slack_api import SlackAPIStub
 from bot.wiring import Container
 from tests.conftest import API_KEY, call, free_port, student
 from tests.fakes.discord_api import DiscordAPIStub
-from tests.fakes.loopback import LoopbackServer
-from tests.fakes.slack_api import SlackAPIStub
 from tests.test_slack import SlackHarness, fixture, mention
 
 BOT_TOKEN = "xoxb-4242424242-secret-bot-token-0123456789"

@@ -14,9 +14,9 @@ from slack_sdk.signature import SignatureVerifier
 from bot.adapters.slack.app import SlackBot
 from bot.adapters.slack.translate import escape, render_reply, split_text
 from bot.config import RedisSettings, Settings, SlackSettings
+from bot.standins.loopback import LoopbackServer
+from bot.standins.slack_api import SlackAPIStub
 from bot.wiring import Container
-from tests.fakes.loopback import LoopbackServer
-from tests.fakes.slack_api import SlackAPIStub
 
 SECRET = "test-signing-secret-0123456789"
 FIXTURES = Path(__file__).parent / "fixtures" / "slack"

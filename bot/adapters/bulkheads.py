@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+
+def core_workers(waits_on_network: bool) -> int:
+    """How many core calls run at once: about one per CPU, unless they mostly wait on a network.
+
+    Extractive answers are CPU-bound (ONNX, BM25, numpy): threads beyond the CPUs only slow
+    each other and take the CPU and the GIL from the event loop that acks. Answers from a
+    language model mostly wait on it, so more of them overlap.
+    """
+    if waits_on_network:
+        return 8
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(2, min(8, cpus or 2))
 
 
 class Bulkheads:

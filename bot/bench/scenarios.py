@@ -1,159 +1,82 @@
-"""`studybot bench`: timed scenarios in one run, reported as percentiles and ratios."""
+"""The bench scenarios that run inside the bench process, on one warm Container."""
 
 from __future__ import annotations
 
-import os
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.config import REPO_ROOT, Settings
-from bot.core.text import clean_query
+from bot.bench.measure import Row, measured_command, ms_row, peak_rss_mib, row, timed
+from bot.core.models import Address, Incoming
 
-EVAL_FILE = REPO_ROOT / "tests" / "eval" / "questions.jsonl"
-
-
-@dataclass
-class Row:
-    """One measured scenario; times in milliseconds."""
-
-    scenario: str
-    n: int
-    median_ms: float
-    p95_ms: float
-    p99_ms: float
-    notes: dict[str, object] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-ready."""
-        return asdict(self)
+ASK = "ask: warm extractive (core)"
+FLOOR = "floor: embed + Chroma query + 3 Redis round trips"
+COLD_ASK = "ask: cold start to first answer (wall)"
+ASK_RSS = "ask: peak RSS of one process"
 
 
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+def ingest_rows(container: Any, folder: Path, course: str) -> list[Row]:
+    """Cold ingest of the course pack, then again with nothing changed."""
+    cold = container.ingestor.ingest([folder], course)
+    again = container.ingestor.ingest([folder], course)
+    return [
+        ms_row("ingest: cold, whole course", [cold.seconds], chunks=cold.chunks),
+        ms_row("ingest: unchanged re-ingest", [again.seconds], re_embedded=again.embedded),
+    ]
 
 
-def _row(scenario: str, seconds: list[float], **notes: object) -> Row:
-    ms = [s * 1000 for s in seconds]
-    return Row(
-        scenario,
-        len(ms),
-        round(statistics.median(ms), 2),
-        round(_percentile(ms, 0.95), 2),
-        round(_percentile(ms, 0.99), 2),
-        notes,
-    )
-
-
-def _timed(action: Callable[[], object], repeat: int) -> list[float]:
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - started)
-    return samples
-
-
-def run_bench(settings: Settings, quick: bool, course: str | None = None) -> list[Row]:
-    """Run every scenario against a scratch copy of the course index."""
-    from bot.retrieval.evaluation import load_questions
-    from bot.wiring import Container
-
-    course = course or settings.default_course
-    rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="studybot-bench-") as scratch:
-        redis_settings = settings.redis.model_copy(
-            update={"key_prefix": f"bench-{os.getpid()}-{time.time_ns()}"}
-        )
-        bench_settings = settings.model_copy(
-            update={
-                "data_dir": Path(scratch),
-                "models_path": settings.models_dir,
-                "redis": redis_settings,
-                "llm_model": None,
-            }
-        )
-        container = Container(bench_settings)
-        container.embedder.embed_query("warm up")
-        folder = [bench_settings.knowledge_dir / course]
-
-        cold = container.ingestor.ingest(folder, course)
-        rows.append(_row("ingest: cold, whole course", [cold.seconds], chunks=cold.chunks))
-        again = container.ingestor.ingest(folder, course)
-        rows.append(
-            _row("ingest: unchanged re-ingest", [again.seconds], re_embedded=again.embedded)
-        )
-
-        queries = [clean_query(q.question, 100_000) for q in load_questions(EVAL_FILE)] * (
-            1 if quick else 5
-        )
-        searcher = container.searcher
-        for mode in ("hybrid", "dense", "bm25"):
-            searcher.search(queries[0], course, mode=mode)  # builds the BM25 index
-            samples = []
-            for query in queries:
-                container.embedder.embed_query.cache_clear()  # no cache hits: honest numbers
-                started = time.perf_counter()
-                searcher.search(query, course, mode=mode)
-                samples.append(time.perf_counter() - started)
-            rows.append(_row(f"search: warm {mode}", samples))
-        vector = container.embedder.embed([queries[0]])[0]
-        rows.append(
-            _row(
-                "floor: embed query (ONNX)",
-                _timed(lambda: container.embedder.embed([queries[1]]), len(queries)),
-            )
-        )
-        rows.append(
-            _row(
-                "floor: one Chroma query",
-                _timed(lambda: container.index.query(course, vector, 30), len(queries)),
-            )
-        )
-
-        rows.append(_ask_row(container, queries, course))
-        if container.catalog.quiz_bank(course).items:
-            rows.append(_quiz_row(container, course, 50 if quick else 300))
-            rows.append(_fanout_row(container, course, Path(scratch), 200 if quick else 1000))
-
-        env = {
-            **os.environ,
-            "STUDYBOT_DATA_DIR": scratch,
-            "STUDYBOT_MODELS_PATH": str(bench_settings.models_dir),
-            "STUDYBOT_KNOWLEDGE_DIR": str(bench_settings.knowledge_dir),
-            "REDIS_KEY_PREFIX": redis_settings.key_prefix,
-        }
-        env.pop("STUDYBOT_LLM", None)
-        query = "why add randomness to retry delays"
-        command = [sys.executable, "-m", "bot", "search", query, "--course", course]
-        repeat = 2 if quick else 5
-        cold_runs = _timed(
-            lambda: subprocess.run(command, env=env, capture_output=True, check=True), repeat
-        )
-        rows.append(_row("search: cold `studybot search` (wall)", cold_runs))
-        ask_command = [sys.executable, "-m", "bot", "ask", query, "--course", course]
-        cold_asks = _timed(
-            lambda: subprocess.run(ask_command, env=env, capture_output=True, check=True), repeat
-        )
-        rows.append(_row("ask: cold `studybot ask` (wall)", cold_asks))
-        _drop_keys(container, redis_settings.key_prefix)
-        if not settings.redis.url:
-            # The embedded server lives in the scratch dir: stop it before the dir goes.
-            container.redis.shutdown(nosave=True)
+def search_rows(container: Any, queries: Sequence[str], course: str) -> list[Row]:
+    """Warm search in each mode, every query embedded afresh."""
+    rows = []
+    for mode in ("hybrid", "dense", "bm25"):
+        container.searcher.search(queries[0], course, mode=mode)  # builds the BM25 index
+        samples = []
+        for query in queries:
+            container.embedder.embed_query.cache_clear()  # no cache hits: honest numbers
+            started = time.perf_counter()
+            container.searcher.search(query, course, mode=mode)
+            samples.append(time.perf_counter() - started)
+        rows.append(ms_row(f"search: warm {mode}", samples))
     return rows
 
 
-def _ask_row(container: Any, queries: list[str], course: str) -> Row:
-    """The full core ask path, warm, as the chat REPL runs it (extractive mode)."""
-    from bot.core.models import Address, Incoming
+def floor_rows(container: Any, queries: Sequence[str], course: str) -> list[Row]:
+    """The irreducible work of one question, and its two big parts on their own.
 
+    Embedding the question, one Chroma query for the candidates, and three Redis
+    round trips: read the thread, write the turns, keep the answer.
+    """
+    embedder, index, client = container.embedder, container.index, container.redis
+    candidates = container.settings.retrieval.candidates
+    key = f"{container.keys.prefix}:bench:floor"
+
+    def one(query: str) -> None:
+        vector = embedder.embed([query])[0]
+        index.query(course, vector, candidates)
+        client.lrange(key, 0, -1)
+        client.pipeline().rpush(key, query).ltrim(key, -24, -1).expire(key, 3600).execute()
+        client.set(f"{key}:answer", query, ex=3600)
+
+    one(queries[0])
+    samples = []
+    for query in queries:
+        started = time.perf_counter()
+        one(query)
+        samples.append(time.perf_counter() - started)
+    vector = embedder.embed([queries[0]])[0]
+    return [
+        ms_row(FLOOR, samples),
+        ms_row("floor: embed query (ONNX)", timed(lambda: embedder.embed([queries[1]]), 50)),
+        ms_row("floor: one Chroma query", timed(lambda: index.query(course, vector, 30), 50)),
+    ]
+
+
+def ask_row(container: Any, queries: Sequence[str], course: str) -> Row:
+    """The full core ask path, warm, as the chat REPL runs it (extractive mode)."""
     address = Address("bench", "local", "bench")
     assistant = container.assistant
     assistant.ask(Incoming(address, "warmup", queries[0], "warmup", course))
@@ -164,39 +87,66 @@ def _ask_row(container: Any, queries: list[str], course: str) -> Row:
         started = time.perf_counter()
         assistant.ask(incoming)
         samples.append(time.perf_counter() - started)
-    return _row("ask: warm extractive (core)", samples)
+    return ms_row(ASK, samples)
 
 
-def _quiz_row(container: Any, course: str, count: int) -> Row:
-    """Answer a multiple-choice item: grading, FSRS update, review log and leaderboard write."""
-    from bot.core.models import Address, Incoming
+def profile_ask(container: Any, queries: Sequence[str], course: str, target: Path) -> Path:
+    """Profile the warm ask path with pyinstrument and write the call tree as text."""
+    from pyinstrument import Profiler
+
+    address = Address("bench", "local", "bench")
+    profiler = Profiler(interval=0.0002)
+    with profiler:
+        for number, query in enumerate(queries):
+            container.embedder.embed_query.cache_clear()
+            incoming = Incoming(address, f"profiled-{number % 50}", query, f"p{number}", course)
+            container.assistant.ask(incoming)
+    target.write_text(profiler.output_text(unicode=True, show_all=False))
+    return target
+
+
+def quality(container: Any, questions: Sequence[Any], course: str) -> dict[str, dict[str, float]]:
+    """recall@5 and MRR per retrieval mode on the eval set: speed must not cost quality."""
+    from bot.retrieval.evaluation import evaluate
+
+    threshold = container.settings.retrieval.min_similarity
+    report = evaluate(container.searcher, list(questions), course, threshold)
+    return {
+        mode: {"recall@5": round(scores.recall(5), 3), "mrr": round(scores.mrr, 3)}
+        for mode, scores in report.overall.items()
+    }
+
+
+def multiple_choice_items(container: Any, course: str) -> list[Any]:
+    """The course's multiple-choice quiz items (the ones a bench can answer blind)."""
     from bot.quiz.bank import MultipleChoice
 
-    items = [
-        i
-        for i in container.catalog.quiz_bank(course).items.values()
-        if isinstance(i, MultipleChoice)
-    ]
+    items = container.catalog.quiz_bank(course).items.values()
+    return [item for item in items if isinstance(item, MultipleChoice)]
+
+
+def quiz_row(container: Any, course: str, count: int) -> Row:
+    """Answer a multiple-choice item: grading, FSRS update, review log and leaderboard write."""
+    items = multiple_choice_items(container, course)
     quiz = container.quiz
     samples = []
     for number in range(count):
         student = Incoming(Address("bench", "local", "bench"), f"quizzer-{number}", "quiz", "q")
         person = quiz.person(student)
-        quiz.groups.join("bench:local", person, "bench") if number else quiz.groups.create(
-            "bench:local", person, "bench", quiz.clock()
-        )
+        if number:
+            quiz.groups.join("bench:local", person, "bench")
+        else:
+            quiz.groups.create("bench:local", person, "bench", quiz.clock())
         item = items[number % len(items)]
         prompt = quiz.next_prompt(student, course, item_id=item.id)
         started = time.perf_counter()
         quiz.answer(student, prompt.prompt_id, "abcde"[item.correct_index])
         samples.append(time.perf_counter() - started)
-    return _row("quiz: answer + FSRS + leaderboard", samples)
+    return ms_row("quiz: answer + FSRS + leaderboard", samples)
 
 
-def _fanout_row(container: Any, course: str, scratch: Path, channels: int) -> Row:
+def fanout_row(container: Any, course: str, scratch: Path, channels: int) -> Row:
     """One scheduler tick pushing to many channels through the log outbox."""
-    from datetime import UTC, datetime
-
     from bot.schedule.outbox import LogOutbox
     from bot.schedule.pushes import PushScheduler, Subscription
 
@@ -211,14 +161,80 @@ def _fanout_row(container: Any, course: str, scratch: Path, channels: int) -> Ro
     started = time.perf_counter()
     sent = pushes.tick(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
     seconds = time.perf_counter() - started
-    return _row(
+    return ms_row(
         f"push: tick fan-out to {channels} channels",
         [seconds],
         channels_per_second=round(len(sent) / seconds),
     )
 
 
-def _drop_keys(container: Any, prefix: str) -> None:
-    client = container.redis
-    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-        client.delete(key)
+# Students answered this many items each: a few weeks of daily quick checks.
+CARDS_PER_STUDENT = 20
+_TEMPLATE_STUDENTS = 50
+
+
+def redis_memory_row(container: Any, course: str, students: int) -> Row:
+    """Redis `used_memory` per student, with `students` students' cards in Redis.
+
+    A few students answer through the real quiz path; their keys are then copied
+    (DUMP/RESTORE, byte for byte) to the rest, which is what many real students
+    would have written, minutes instead of an hour sooner.
+    """
+    quiz, client, keys = container.quiz, container.redis, container.keys
+    items = multiple_choice_items(container, course)[:CARDS_PER_STUDENT]
+    before = client.info("memory")["used_memory"]
+    templates = []
+    for number in range(min(students, _TEMPLATE_STUDENTS)):
+        student = Incoming(Address("bench", "mem", "bench"), f"student-{number}", "quiz", "q")
+        person = quiz.person(student)
+        for item in items:
+            prompt = quiz.next_prompt(student, course, item_id=item.id)
+            quiz.answer(student, prompt.prompt_id, "abcde"[item.correct_index])
+        templates.append(person)
+    dumps = {
+        person: [
+            (k, client.dump(k), client.pttl(k))
+            for k in client.scan_iter(f"{keys.person(person)}:*")
+        ]
+        for person in templates
+    }
+    pipe = client.pipeline(transaction=False)
+    for number in range(len(templates), students):
+        source = templates[number % len(templates)]
+        for key, value, ttl in dumps[source]:
+            copy = key.replace(keys.person(source), keys.person(f"{source}-copy{number}"), 1)
+            pipe.restore(copy, max(ttl, 0), value, replace=True)
+        if len(pipe) >= 2000:
+            pipe.execute()
+    pipe.execute()
+    used = client.info("memory")["used_memory"] - before
+    per_student = used / students
+    return row(
+        f"redis: used_memory per student ({students:,} students)",
+        [per_student / 1024],
+        "KiB",
+        cards_per_student=len(items),
+        total_mib=round(used / 2**20, 1),
+    )
+
+
+def cold_rows(
+    env: dict[str, str], command: list[str], runs: int
+) -> tuple[list[float], list[float]]:
+    """Wall seconds and peak RSS (MiB) of `runs` fresh processes running `command`."""
+    walls, peaks = [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as folder:
+            rss_file, errors = Path(folder) / "rss", Path(folder) / "stderr"
+            started = time.perf_counter()
+            with errors.open("wb") as stderr:
+                done = subprocess.run(
+                    measured_command(command, rss_file), env=env, stdout=subprocess.DEVNULL,
+                    stderr=stderr, check=False,
+                )  # fmt: skip
+            walls.append(time.perf_counter() - started)
+            if done.returncode:
+                tail = errors.read_text(errors="replace")[-500:]
+                raise RuntimeError(f"{' '.join(command[2:])} failed: {tail}")
+            peaks.append(peak_rss_mib(rss_file))
+    return walls, peaks

@@ -152,6 +152,15 @@ class VectorIndex:
                 return
             offset += _PAGE
 
+    def embeddings(self, course: str, ids: Sequence[str]) -> np.ndarray:
+        """The stored vectors of some chunks, in the order asked."""
+        collection = self._collection(course)
+        if collection is None or not ids:
+            return np.zeros((0, DIMENSION), dtype=np.float32)
+        found = collection.get(ids=list(ids), include=["embeddings"])
+        by_id = dict(zip(found["ids"], found["embeddings"], strict=True))  # type: ignore[arg-type]
+        return np.asarray([by_id[i] for i in ids], dtype=np.float32)
+
     def upsert(
         self,
         course: str,

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from tests.fakes.loopback import LoopbackServer
+from bot.standins.loopback import LoopbackServer
 
 
 class SlackAPIStub:
@@ -68,12 +68,16 @@ class SlackAPIStub:
         self.calls.append(("upload", {"_bytes": len(await request.read())}, time.monotonic()))
         return web.Response(text="OK")
 
-    def start(self) -> SlackAPIStub:
+    def application(self) -> web.Application:
+        """The stand-in as an aiohttp app, to serve on a loop of one's own (set `port` then)."""
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
         app.router.add_get("/api/{method}", self._handle)
         app.router.add_post("/upload/{file}", self._upload)
-        self.port = self._server.serve(app)
+        return app
+
+    def start(self) -> SlackAPIStub:
+        self.port = self._server.serve(self.application())
         return self
 
     def stop(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes.loopback import LoopbackServer
+from bot.standins.loopback import LoopbackServer
 
 BOT = {"id": "999", "username": "studybot", "discriminator": "0", "global_name": None,
        "avatar": None, "bot": True}  # fmt: skip

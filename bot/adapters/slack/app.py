@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
@@ -9,6 +10,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp, AsyncAssistant
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -17,7 +19,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.bulkheads import Bulkheads
+from bot.adapters.bulkheads import Bulkheads, core_workers
 from bot.adapters.slack import translate
 from bot.config import SlackSettings
 from bot.core.errors import InputError, StateUnavailableError
@@ -74,10 +76,11 @@ def web_client(settings: SlackSettings) -> AsyncWebClient:
 class SlackBot:
     """Wires bolt listeners to the core; blocking core calls run in a bounded pool (a bulkhead)."""
 
-    def __init__(self, container: Any, settings: SlackSettings, workers: int = 8) -> None:
+    def __init__(self, container: Any, settings: SlackSettings, workers: int | None = None) -> None:
         self.container = container
         self.settings = settings
         # Bulkheads: answers in one pool, quick Redis calls in another (see bulkheads.py).
+        workers = workers or core_workers(bool(container.settings.llm_model))
         self._bulkheads = Bulkheads("slack", workers)
         self.core, self.quick = self._bulkheads.core, self._bulkheads.quick
         self.app = AsyncApp(
@@ -99,8 +102,22 @@ class SlackBot:
         bolt acks each event, then runs its listener as a task; `serve_until_stopped` waits
         for those tasks (and the pool work they await) for at most `grace` seconds.
         """
+        # What is built by now (models, clients, prompts) lives as long as the process: frozen
+        # out of the collector's sight, a full collection no longer stops every thread, the
+        # acking event loop included, for ~150 ms under load.
+        gc.collect()
+        gc.freeze()
+        # One connection pool for every Web API call: without a session slack_sdk opens one,
+        # and a new (TLS) connection, per call, work the event loop does between acks.
+        client = self.app.client
+        client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=client.timeout))
         health = Health(self.container.readiness)
-        finished = await serve_until_stopped(self.web_app(health=health), host, port, health, grace)
+        try:
+            finished = await serve_until_stopped(
+                self.web_app(health=health), host, port, health, grace
+            )
+        finally:
+            await client.session.close()
         self._bulkheads.shutdown()
         return finished
 
@@ -180,7 +197,8 @@ class SlackBot:
         if not event_id:
             return True
         with trace.stage("dedupe"):
-            first = await self.core(
+            # The quick pool: one Redis SET NX must not wait behind answers for a core thread.
+            first = await self.quick(
                 self.container.deduper.first_time, f"slack:{body.get('team_id', '')}", event_id
             )
         if not first:

@@ -1,0 +1,1 @@
+"""Local stand-ins for the platforms' APIs, for the bench and the tests."""
