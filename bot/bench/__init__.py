@@ -13,12 +13,11 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from bot.bench import alternative, scenarios
-from bot.bench.measure import Row, Sizes, row
-from bot.config import REPO_ROOT, Settings
+from bot.bench.measure import EVAL_FILE, Row, Sizes, row
+from bot.config import Settings
 from bot.core.errors import InputError
 from bot.core.text import clean_query
 
-EVAL_FILE = REPO_ROOT / "tests" / "eval" / "questions.jsonl"
 # Modules of the `bench` extra: the alternative, the profiler, process memory.
 BENCH_EXTRA = ("langchain_chroma", "langchain_huggingface", "pyinstrument", "psutil")
 

@@ -9,6 +9,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bot.config import REPO_ROOT
+
+# The retrieval eval set: the bench's questions in every scenario.
+EVAL_FILE = REPO_ROOT / "tests" / "eval" / "questions.jsonl"
+
 
 @dataclass
 class Row:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.bench.measure import Row, Sizes, ms_row, row
+from bot.bench.measure import EVAL_FILE, Row, Sizes, ms_row, row
 from bot.config import REPO_ROOT
 
 TOKEN = "xoxb-bench-token-0123456789"
@@ -85,8 +85,7 @@ def question_texts(count: int) -> list[str]:
     """`count` distinct questions from the eval set, so no answer comes from a cache."""
     from bot.retrieval.evaluation import load_questions
 
-    # The eval set ships with the repository (the bench reads it in every scenario).
-    asked = [q.question for q in load_questions(REPO_ROOT / "tests" / "eval" / "questions.jsonl")]
+    asked = [q.question for q in load_questions(EVAL_FILE)]
     return [
         asked[n % len(asked)] + (f" ({n // len(asked)})" if n >= len(asked) else "")
         for n in range(count)
