@@ -13,7 +13,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from bot.bench import alternative, scenarios
-from bot.bench.measure import EVAL_FILE, Row, Sizes, row
+from bot.bench.measure import EVAL_FILE, Row, Sizes, ms_row, row
 from bot.config import Settings
 from bot.core.errors import InputError
 from bot.core.text import clean_query
@@ -138,7 +138,7 @@ def run_bench(
                 rows.append(scenarios.fanout_row(container, course, scratch, sizes.fanout_channels))
                 rows.append(scenarios.redis_memory_row(container, course, sizes.students))
 
-            env = _child_env(bench_settings, container)
+            env = _child_env(bench_settings)
             rows += _cold_rows(env, course, sizes.cold_runs)
             rows += slack_rows(env, sizes, scratch)
             chunks = list(container.index.chunks(course))
@@ -153,7 +153,7 @@ def run_bench(
     return report
 
 
-def _child_env(settings: Settings, container: object) -> dict[str, str]:
+def _child_env(settings: Settings) -> dict[str, str]:
     """Environment for `python -m bot` children: the scratch index and this run's keys."""
     env = {
         **os.environ,
@@ -167,17 +167,19 @@ def _child_env(settings: Settings, container: object) -> dict[str, str]:
 
 
 def _cold_rows(env: dict[str, str], course: str, runs: int) -> list[Row]:
-    query = "why add randomness to retry delays"
-    rows = []
-    for name, verb in (("search: cold start to results (wall)", "search"), (None, "ask")):
-        command = [sys.executable, "-m", "bot", verb, query, "--course", course]
-        walls, peaks = scenarios.cold_rows(env, command, runs)
-        if name:
-            rows.append(row(name, [s * 1000 for s in walls]))
-        else:
-            rows.append(row(scenarios.COLD_ASK, [s * 1000 for s in walls]))
-            rows.append(row(scenarios.ASK_RSS, peaks, "MiB"))
-    return rows
+    """Process start to results of `studybot search` and `studybot ask`; ask's peak RSS."""
+
+    def run(verb: str) -> tuple[list[float], list[float]]:
+        command = [sys.executable, "-m", "bot", verb, "why add randomness to retry delays"]
+        return scenarios.cold_rows(env, [*command, "--course", course], runs)
+
+    search_walls, _ = run("search")
+    ask_walls, ask_peaks = run("ask")
+    return [
+        ms_row("search: cold start to results (wall)", search_walls),
+        ms_row(scenarios.COLD_ASK, ask_walls),
+        row(scenarios.ASK_RSS, ask_peaks, "MiB"),
+    ]
 
 
 def goals(report: BenchReport, sizes: Sizes) -> list[Goal]:
