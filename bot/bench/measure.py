@@ -53,7 +53,7 @@ class Sizes:
     @classmethod
     def quick(cls) -> Sizes:
         """Every scenario, fewer repetitions."""
-        return cls(1, 50, 1000, 2, 100, 50, 2_000)
+        return cls(1, 50, 1000, 1, 100, 50, 2_000)
 
     @classmethod
     def tiny(cls) -> Sizes:
