@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.config import REPO_ROOT, Settings
-from bot.core.errors import InputError, StateUnavailableError
+from bot.core.errors import InputError, UnavailableError
 from bot.core.text import clean_query
 
 app = typer.Typer(
@@ -247,6 +247,7 @@ def ask(
     import secrets
 
     from bot.adapters.console import render
+    from bot.adapters.failures import note_failure
     from bot.core.models import Incoming
     from bot.core.trace import Trace
 
@@ -257,8 +258,13 @@ def ask(
     _ready_course(course)
     incoming = Incoming(_cli_address(), user or getpass.getuser(), question, thread, course)
     trace = Trace("CLI ask", secrets.token_hex(6))
-    reply = container.assistant.ask(incoming, template_id=template, trace=trace)
-    container.assistant.keep_trace(incoming.address, incoming.user, trace)
+    try:
+        reply = container.assistant.ask(incoming, template_id=template, trace=trace)
+    except Exception as exc:
+        note_failure(trace, exc)  # so `studybot trace` shows which dependency failed
+        raise
+    finally:
+        container.assistant.keep_trace(incoming.address, incoming.user, trace)
     if as_json:
         _print_json(reply.to_json())
     else:
@@ -711,13 +717,10 @@ def run_slack(
     else:
         import asyncio
 
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        async def serve() -> None:
-            # Built inside the loop: its aiohttp session needs a running event loop.
-            await AsyncSocketModeHandler(bot.app, settings.app_token).start_async()
-
-        asyncio.run(serve())
+        # Health on STUDYBOT_HTTP_PORT; SIGTERM drains in-flight answers as in HTTP mode.
+        grace = container.settings.shutdown_grace_seconds
+        port = container.settings.http_port
+        asyncio.run(bot.serve_socket_mode(str(settings.app_token), port, grace))
 
 
 @run_app.command("discord")
@@ -886,7 +889,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         err.print(f"studybot: {escape(str(exc))}", soft_wrap=True)
         return 2
-    except StateUnavailableError as exc:
+    except UnavailableError as exc:  # Redis or Chroma down: not the user's mistake
         err.print(f"studybot: {escape(str(exc))}", soft_wrap=True)
         return 1
     except typer.TyperException as exc:  # usage errors: unknown command, bad option value

@@ -27,6 +27,10 @@ class ChromaSettings(BaseSettings):
 
     host: str | None = None
     port: int = 8000
+    # Per request to a Chroma server: a hung server costs one timeout (then the breaker opens).
+    timeout_seconds: int = Field(default=5, ge=1)
+    # After a failure, calls fail at once for this long; then one call probes the server.
+    breaker_reset_seconds: float = 5.0
 
 
 class EmbeddingSettings(BaseModel):
@@ -65,6 +69,9 @@ class RedisSettings(BaseSettings):
     socket_timeout: float = 0.5
     connect_timeout: float = 0.5
     retries: int = 2
+    # After Redis fails, every call fails at once for this long; then one call probes it.
+    # So an outage costs a question no more than one timeout, and recovery needs no restart.
+    breaker_reset_seconds: float = 2.0
 
 
 class ConversationSettings(BaseModel):

@@ -6,13 +6,13 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import pybreaker
 from pydantic import create_model
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from bot.config import LLMSettings
 from bot.core.models import Passage, Turn
 from bot.core.trace import ModelCall
+from bot.resilience import Breaker, BreakerOpenError, BreakerStore
 from bot.templates import PromptLibrary, PromptTemplate
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def _is_transient(exc: BaseException) -> bool:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, pybreaker.CircuitBreakerError):
+    if isinstance(exc, BreakerOpenError):
         return "the model has failed repeatedly, so it is paused for a while"
     name = type(exc).__name__.lower()
     status = getattr(exc, "status_code", None)
@@ -56,7 +56,7 @@ class LLMClient:
         model: str,
         settings: LLMSettings,
         prompts: PromptLibrary,
-        breaker_storage: pybreaker.CircuitBreakerStorage | None = None,
+        breaker_store: BreakerStore | None = None,
     ) -> None:
         from langchain.chat_models import init_chat_model
 
@@ -70,11 +70,15 @@ class LLMClient:
             max_retries=0,
             temperature=settings.temperature,
         )
-        self.breaker = pybreaker.CircuitBreaker(
-            fail_max=settings.breaker_failures,
-            reset_timeout=settings.breaker_reset_seconds,
-            state_storage=breaker_storage,
-            name="llm",
+        tries = 1 + settings.retries
+        self.breaker = Breaker(
+            "the model",
+            settings.breaker_failures,
+            settings.breaker_reset_seconds,
+            breaker_store,
+            # The probe's lease outlasts its slowest outcome: every try timing out, with backoff.
+            probe_lease_seconds=tries * settings.timeout_seconds + 4 * settings.retries + 5,
+            counts=_is_transient,
         )
 
     def _call(
@@ -82,7 +86,7 @@ class LLMClient:
     ) -> Any:
         """Run one model action inside the breaker, with jittered retries; `call` records it."""
         call = call if call is not None else ModelCall()
-        call.breaker_before = str(self.breaker.current_state)
+        call.breaker_before = self.breaker.state
 
         def before_sleep(state: Any) -> None:
             call.delays.append(round(state.next_action.sleep, 3))
@@ -102,13 +106,14 @@ class LLMClient:
             return None  # unreachable: Retrying either returns or raises
 
         try:
-            return self.breaker.call(with_retries)
+            with self.breaker.attempt():
+                return with_retries()
         except Exception as exc:
             call.failure = _reason(exc)
             logger.warning("LLM call failed: %s", call.failure)
             raise LLMUnavailable(call.failure) from exc
         finally:
-            call.breaker_after = str(self.breaker.current_state)
+            call.breaker_after = self.breaker.state
 
     def answer(
         self,

@@ -68,6 +68,12 @@ BREAKER_STATE = Gauge(
 )
 BREAKER_STATE.set(-1)
 BREAKER_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+UNAVAILABLE = Counter(
+    "studybot_dependency_unavailable",
+    "Requests that met a dependency down: answered without it (redis) or told to retry (chroma).",
+    ["dependency"],
+    registry=REGISTRY,
+)
 PUSHES = Counter(
     "studybot_pushes",
     "Push deliveries: sent, failed (one failed attempt, retried) and dead_lettered.",
@@ -104,7 +110,7 @@ def observe_trace(platform: str, trace: Trace) -> None:
 
 def watch_breaker(breaker: Any) -> None:
     """Read the (Redis-shared) breaker state at each scrape, so the gauge is never stale."""
-    BREAKER_STATE.set_function(lambda: BREAKER_VALUES.get(str(breaker.current_state), -1))
+    BREAKER_STATE.set_function(lambda: BREAKER_VALUES.get(breaker.state, -1))
 
 
 def render() -> tuple[bytes, str]:

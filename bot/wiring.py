@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -18,23 +20,62 @@ from bot.retrieval.model_export import ModelUnavailableError
 from bot.retrieval.search import HybridSearcher
 
 if TYPE_CHECKING:
-    import pybreaker
     import redis
     from chromadb.api import ClientAPI
 
     from bot.core.assistant import Assistant
     from bot.llm import LLMClient
     from bot.quiz.service import QuizService
+    from bot.resilience import Breaker
     from bot.schedule.outbox import Outbox
     from bot.schedule.pushes import PushScheduler
+    from bot.state.breaker_store import RedisBreakerStore
     from bot.state.events import EventDeduper, UserRateLimiter
     from bot.state.feedback import FeedbackStore
     from bot.state.keys import Keyspace
+    from bot.state.threads import ThreadClaims
     from bot.templates import PromptLibrary
 
 _SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|_KEY)$")
 
 logger = logging.getLogger(__name__)
+
+
+def http_chroma_client(build: Callable[[], ClientAPI], timeout: float) -> ClientAPI:
+    """Build a Chroma server's client within `timeout`, and give its requests that timeout.
+
+    chromadb's HTTP client has no timeout (httpx timeout=None) and already talks to the
+    server while it is built, so a hung server would hold the question forever. The build
+    runs in a daemon thread that is abandoned if it hangs; the session gets the timeout.
+    """
+    import httpx
+
+    built: list[ClientAPI] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            built.append(build())
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="chroma-connect", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if failed:
+        cause: BaseException | None = failed[0]
+        while cause is not None and not isinstance(cause, httpx.TransportError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None or "Could not connect" in str(failed[0]):
+            # chromadb wraps a refused connection in a ValueError: say it is unreachable.
+            raise httpx.ConnectError(f"Chroma unreachable: {failed[0]}") from failed[0]
+        raise failed[0]
+    if not built:
+        raise httpx.ConnectTimeout(f"Chroma did not answer within {timeout} s")
+    session = getattr(getattr(built[0], "_server", None), "_session", None)
+    if session is not None:  # the one place chromadb keeps it
+        session.timeout = httpx.Timeout(timeout, connect=min(timeout, 1.0))
+    return built[0]
 
 
 class Container:
@@ -68,16 +109,23 @@ class Container:
 
         return SentenceTransformerEmbedder(cfg.batch_size)
 
-    @cached_property
     def chroma_client(self) -> ClientAPI:
-        """A Chroma server client when CHROMA_HOST is set, else the embedded store."""
+        """A new Chroma server client when CHROMA_HOST is set, else the embedded store.
+
+        Called by the index on first use: building a server's client already talks to it.
+        """
         import chromadb
         from chromadb.config import Settings as ChromaClientSettings
 
         client_settings = ChromaClientSettings(anonymized_telemetry=False)
         chroma = self.settings.chroma
         if chroma.host:
-            return chromadb.HttpClient(host=chroma.host, port=chroma.port, settings=client_settings)
+            return http_chroma_client(
+                lambda: chromadb.HttpClient(
+                    host=chroma.host, port=chroma.port, settings=client_settings
+                ),
+                chroma.timeout_seconds,
+            )
         self.settings.chroma_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(
             path=str(self.settings.chroma_dir), settings=client_settings
@@ -85,8 +133,18 @@ class Container:
 
     @cached_property
     def index(self) -> VectorIndex:
-        """Course collections."""
-        return VectorIndex(self.chroma_client, lambda: self.embedder)
+        """Course collections, behind a breaker: a dead Chroma server costs one timeout."""
+        import httpx
+
+        from bot.resilience import Breaker
+
+        breaker = Breaker(
+            "Chroma",
+            1,
+            self.settings.chroma.breaker_reset_seconds,
+            counts=lambda exc: isinstance(exc, httpx.TransportError | OSError),
+        )
+        return VectorIndex(self.chroma_client, lambda: self.embedder, breaker)
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -121,7 +179,7 @@ class Container:
         """REDIS_URL (one server, Sentinel or Cluster), or an embedded server in the data dir."""
         from bot.state.redis_client import connect
 
-        return connect(self.settings.redis, self.settings.data_dir)
+        return connect(self.settings.redis, self.settings.data_dir, self.redis_breaker)
 
     @cached_property
     def llm(self) -> LLMClient | None:
@@ -132,30 +190,30 @@ class Container:
         from bot.llm import LLMClient
 
         client = LLMClient(
-            self.settings.llm_model, self.settings.llm_options, self.prompts, self.breaker_storage
+            self.settings.llm_model, self.settings.llm_options, self.prompts, self.breaker_store
         )
         metrics.watch_breaker(client.breaker)
         return client
 
     @cached_property
-    def breaker_storage(self) -> pybreaker.CircuitRedisStorage:
+    def breaker_store(self) -> RedisBreakerStore:
         """The LLM breaker's state, in Redis so every replica stops calling a dead provider."""
-        # If Redis is down the breaker falls back to closed (AP).
-        import pybreaker
-        from redis.cluster import RedisCluster
+        from bot.state.breaker_store import RedisBreakerStore
 
-        from bot.state.redis_client import connect
-
-        client = connect(self.settings.redis, self.settings.data_dir, decode=False)
-        return pybreaker.CircuitRedisStorage(
-            pybreaker.STATE_CLOSED,
-            client,
-            # Its keys share the {llm} tag (one slot). On a cluster pybreaker skips its
-            # WATCH/MULTI (redis-py 5 has no cluster transactions): opened_at is then
-            # set by a plain read-compare-write, harmless for a timestamp.
-            namespace=f"{self.settings.redis.key_prefix}:{{llm}}",
-            cluster_mode=isinstance(client, RedisCluster),
+        options = self.settings.llm_options
+        # Its keys share the {llm} tag: one Cluster slot.
+        return RedisBreakerStore(
+            self.redis,
+            f"{self.settings.redis.key_prefix}:{{llm}}:breaker",
+            ttl_seconds=max(60.0, options.breaker_reset_seconds),
         )
+
+    @cached_property
+    def redis_breaker(self) -> Breaker:
+        """Shared by every Redis client here: once Redis fails, calls fail fast for a moment."""
+        from bot.resilience import Breaker
+
+        return Breaker("Redis", 1, self.settings.redis.breaker_reset_seconds)
 
     def readiness(self, model: bool = True, timeout: float = 2.5) -> dict[str, bool | str]:
         """Per-check results for /readyz: True, or a short reason (secrets redacted).
@@ -171,7 +229,7 @@ class Container:
             return bool(self.redis.ping()) or "PING got no PONG"
 
         def chroma_ok() -> bool | str:
-            self.chroma_client.heartbeat()
+            self.index.heartbeat()
             course = self.settings.default_course
             if self.index.count(course) == 0:
                 return f"course {course!r} has no chunks yet (run studybot ingest)"
@@ -296,6 +354,13 @@ class Container:
         return FeedbackStore(self.redis, self.keys)
 
     @cached_property
+    def threads(self) -> ThreadClaims:
+        """Who each answered chat thread belongs to (follow-ups without a mention)."""
+        from bot.state.threads import ThreadClaims
+
+        return ThreadClaims(self.redis, self.keys)
+
+    @cached_property
     def deduper(self) -> EventDeduper:
         """One reply per platform event across retries and replicas."""
         from bot.state.events import EventDeduper
@@ -308,7 +373,9 @@ class Container:
         from bot.state.events import UserRateLimiter
         from bot.state.redis_client import limits_storage
 
-        uri, options = limits_storage(self.settings.redis, self.settings.data_dir)
+        uri, options = limits_storage(
+            self.settings.redis, self.settings.data_dir, self.redis_breaker
+        )
         return UserRateLimiter(
             uri, self.settings.rate_limit, f"{self.settings.redis.key_prefix}:limits", **options
         )

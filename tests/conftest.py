@@ -359,3 +359,20 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for process in processes:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture
+def deps(tmp_path: Path, indexed_data_dir: Path, models_dir: Path):
+    """A redis-server and a Chroma server of this test's own, holding the indexed course."""
+    from tests.faults import ChromaProcess, Deps, RedisProcess
+
+    found = Deps(
+        RedisProcess(tmp_path / "redis"),
+        ChromaProcess(indexed_data_dir / "chroma", tmp_path / "chroma"),
+        tmp_path / "data",
+        models_dir,
+    )
+    try:
+        yield found
+    finally:
+        found.stop()

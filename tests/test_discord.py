@@ -296,13 +296,13 @@ def test_a_mention_in_a_channel_opens_a_thread_for_the_answer(discord_bot):
     assert "fencing token" in thread["name"]
     [answer] = discord_bot.api.wait_for("/channels/8888/messages")
     assert "Fencing" in json.dumps(answer["embeds"])
-    asker = discord_bot.client.container.redis.get(discord_bot.client._thread_key("777", 8888))
+    asker = discord_bot.client.container.threads.asker("discord:777", "discord-thread", "8888")
     assert asker == "42"  # the asker's follow-ups in this thread need no mention
 
 
 def test_follow_ups_in_the_bots_thread_need_no_mention_only_from_the_asker(discord_bot):
     container = discord_bot.client.container
-    container.redis.set(discord_bot.client._thread_key("777", 8888), "42")
+    container.threads.claim("discord:777", "discord-thread", "8888", user="42")
     state = discord_bot.client._connection
     discord_bot.loop.call_soon_threadsafe(state.parse_guild_create, fixture("guild_create"))
     time.sleep(0.3)

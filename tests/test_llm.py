@@ -82,24 +82,43 @@ def test_http_500_falls_back_with_one_jittered_retry(llm_app, stub):
 
 def test_breaker_opens_after_failures_then_half_opens_with_one_probe(llm_app, stub):
     stub.default = {"status": 500}
-    # Whole seconds: pybreaker's Redis storage keeps the opening time to the second.
-    container = llm_app(retries=0, breaker_failures=2, breaker_reset_seconds=3)
+    container = llm_app(retries=0, breaker_failures=2, breaker_reset_seconds=1)
     ask = container.assistant.ask
     ask(student("what is a circuit breaker"))
     ask(student("what is a bulkhead"))
     assert len(stub.chat_requests) == 2
-    assert container.llm.breaker.current_state == "open"
+    assert container.llm.breaker.state == "open"
 
     reply = ask(student("what is a retry storm"))
     assert len(stub.chat_requests) == 2  # an open breaker costs nothing
     assert reply.mode == "extractive" and "paused" in reply.markdown()
 
-    time.sleep(3.1)
+    time.sleep(1.1)
     stub.default = {"text": "Half-open lets one request through [1]."}
     reply = ask(student("what is a half-open breaker"))
     assert len(stub.chat_requests) == 3  # exactly one probe
     assert reply.mode == "llm"
-    assert container.llm.breaker.current_state == "closed"
+    assert container.llm.breaker.state == "closed"
+
+
+def test_the_half_open_probe_is_one_call_across_processes(llm_app, stub):
+    """Two replicas (their own clients, one Redis) reach half-open together: one probes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stub.default = {"status": 500}
+    replicas = [llm_app(retries=0, breaker_failures=1, breaker_reset_seconds=1) for _ in range(4)]
+    replicas[0].assistant.ask(student("what is a circuit breaker"))
+    assert all(r.llm.breaker.state == "open" for r in replicas)  # opened for every replica
+    time.sleep(1.1)
+    stub.default = {"sleep": 1.5, "text": "Half-open lets one request through [1]."}
+    before = len(stub.chat_requests)
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(
+            pool.map(lambda r: r.assistant.ask(student("what is a half-open breaker")), replicas)
+        )
+    assert len(stub.chat_requests) == before + 1  # the SET NX lease let one process probe
+    assert sorted(r.mode for r in replies) == ["extractive"] * 3 + ["llm"]
+    assert all(r.llm.breaker.state == "closed" for r in replicas)
 
 
 def test_the_api_key_never_reaches_replies_or_logs(llm_app, stub, caplog):
@@ -145,7 +164,7 @@ def test_breaker_state_is_shared_through_redis(llm_app, stub, redis_url):
     assert len(stub.chat_requests) == 2
     reply = second.assistant.ask(student("what is a retry storm"))
     assert len(stub.chat_requests) == 2  # the other replica saw the open breaker
-    assert "paused" in reply.markdown() and second.llm.breaker.current_state == "open"
+    assert "paused" in reply.markdown() and second.llm.breaker.state == "open"
     keys = redis.Redis.from_url(redis_url).keys(f"{first.settings.redis.key_prefix}:{{llm}}:*")
     assert keys  # one hash tag, so one Cluster slot; the test's prefix cleanup removes them
 

@@ -10,7 +10,6 @@ from collections import Counter
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-import pybreaker
 import pytest
 import redis
 from redis.cluster import RedisCluster
@@ -22,6 +21,7 @@ from bot.core.models import Address, Incoming
 from bot.core.trace import Trace
 from bot.quiz.bank import MultipleChoice, QuickCheck
 from bot.quiz.service import POINTS, UNAVAILABLE
+from bot.resilience import Breaker, BreakerOpenError
 from bot.schedule.outbox import DeliveryError
 from bot.schedule.pushes import Subscription, parse_days
 from bot.schedule.worker import arq_redis_settings
@@ -309,23 +309,23 @@ def test_dedupe_rate_limits_and_the_breaker_state_on_a_cluster(cluster_settings)
     assert not app.rate_limiter.allow("slack:T1", "U1")
     assert replica.rate_limiter.allow("slack:T1", "U2")
 
-    # The LLM breaker's state through pybreaker's Redis storage on the cluster.
-    storage = app.breaker_storage
-    assert storage.state == pybreaker.STATE_CLOSED
-    breaker = pybreaker.CircuitBreaker(fail_max=2, reset_timeout=60, state_storage=storage)
+    # The LLM breaker's state in Redis on the cluster, seen by every replica.
+    breaker = Breaker("the model", 2, 60, app.breaker_store)
+    theirs = Breaker("the model", 2, 60, replica.breaker_store)
+    assert breaker.state == theirs.state == "closed"
 
     def provider_down():
         raise TimeoutError("model timed out")
 
     with pytest.raises(TimeoutError):
         breaker.call(provider_down)
-    with pytest.raises(pybreaker.CircuitBreakerError):
+    with pytest.raises(TimeoutError):
+        theirs.call(provider_down)  # the count is shared: this second failure opens it
+    with pytest.raises(BreakerOpenError):
         breaker.call(provider_down)
-    assert replica.breaker_storage.state == pybreaker.STATE_OPEN  # every replica sees it
-    assert replica.breaker_storage.opened_at is not None
-    breaker.close()
-    assert replica.breaker_storage.state == pybreaker.STATE_CLOSED
-    assert replica.breaker_storage.counter == 0
+    assert theirs.state == "open" and replica.breaker_store.opened_at() is not None
+    replica.breaker_store.close()
+    assert breaker.state == "closed"
     assert_spread_and_tagged(app)
 
 

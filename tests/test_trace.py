@@ -26,7 +26,7 @@ def test_a_model_failure_is_explained_retries_fallback_and_breaker(llm_app, stub
     first, second = texts
     assert "Model: 2 tries, retried after" in first and "jitter" in first
     assert "error (500)" in first and "Fallback: answered straight from the course notes" in first
-    assert "closed → *open*" in second and "paused" in second
+    assert "closed → *open*" in second and "skip the model until it has rested" in second
     assert "retrieval (embed + search)" in second and "language model" in second
 
     calls = len(stub.chat_requests)

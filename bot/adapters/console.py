@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 
@@ -10,12 +11,15 @@ from rich.live import Live
 from rich.markdown import Markdown
 from rich.markup import escape
 
+from bot.adapters.failures import failure_of, note_failure
 from bot.core.assistant import Assistant
-from bot.core.errors import InputError, StateUnavailableError
+from bot.core.errors import InputError
 from bot.core.models import Address, Incoming, Reply
 from bot.core.trace import Trace
 from bot.quiz.progress import Stats
 from bot.quiz.service import AnswerResult, QuizPrompt, QuizService
+
+logger = logging.getLogger(__name__)
 
 HELP = """Ask anything about the course. Commands:
   /quiz [concept]      a quiz question (due cards first); type your answer next
@@ -128,8 +132,9 @@ class ConsoleChat:
                 return
             try:
                 self._handle(line)
-            except (InputError, StateUnavailableError) as exc:
-                self._console.print(f"[yellow]{escape(str(exc))}[/yellow]")
+            except Exception as exc:  # whatever failed, say what is unavailable and go on
+                logger.debug("command failed", exc_info=exc)
+                self._console.print(f"[yellow]{escape(failure_of(exc).message)}[/yellow]")
 
     def _handle(self, line: str) -> None:
         if line == "/help":
@@ -196,9 +201,9 @@ class ConsoleChat:
 
     def _ask(self, text: str, template_id: str | None = None) -> Reply:
         trace = Trace("terminal chat", uuid.uuid4().hex[:12])
-        if not self._assistant.llm:
-            reply = self._assistant.ask(self._incoming(text), None, template_id, trace)
-        else:
+        try:
+            if not self._assistant.llm:
+                return self._assistant.ask(self._incoming(text), None, template_id, trace)
             streamed: list[str] = []
             with Live(Markdown(""), console=self._console, transient=True) as live:
 
@@ -206,9 +211,12 @@ class ConsoleChat:
                     streamed.append(token)
                     live.update(Markdown("".join(streamed)))
 
-                reply = self._assistant.ask(self._incoming(text), on_token, template_id, trace)
-        self._assistant.keep_trace(self._address, self._user, trace)
-        return reply
+                return self._assistant.ask(self._incoming(text), on_token, template_id, trace)
+        except Exception as exc:
+            note_failure(trace, exc)  # so /trace shows which dependency failed
+            raise
+        finally:
+            self._assistant.keep_trace(self._address, self._user, trace)
 
     def _show(self, reply: Reply) -> None:
         self._console.print(render(reply))

@@ -19,6 +19,13 @@ STAGE_LABELS = {
     "platform": "platform API",
 }
 
+DEPENDENCY_LABELS = {
+    "chroma": "the course index (Chroma) was unreachable, so nothing could be looked up",
+    "redis": "Redis was unreachable, so nothing was changed",
+    "platform": "the chat platform's API did not take the reply",
+    "bot": "an error inside the bot",
+}
+
 
 @dataclass
 class ModelCall:
@@ -49,6 +56,11 @@ class Trace:
     concept: str | None = None
     in_scope: bool | None = None
     state_ok: bool = True  # Redis reachable for conversation state
+    # Checks that went ahead without Redis: "duplicate check", "rate limit".
+    skipped: list[str] = field(default_factory=list)
+    # A dependency that stopped the request: "chroma", "redis", "platform" or "bot".
+    failed: str | None = None
+    failed_reason: str | None = None  # short and safe to show (an exception's class name)
     total_ms: float = 0.0
 
     @contextmanager
@@ -134,6 +146,14 @@ def describe(trace: Trace, repeats: list[Trace] | None = None) -> str:
         lines.append("• Duplicate check: first delivery of this event, so it was answered.")
     if trace.rate_limited:
         lines.append("• Rate limit: over your per-minute allowance, so this one was refused.")
+    if trace.skipped:
+        lines.append(
+            f"• {' and '.join(trace.skipped).capitalize()}: skipped, because Redis was "
+            "unreachable. Answering matters more (AP), so a platform retry may be answered twice."
+        )
+    if trace.failed:
+        why = f" ({trace.failed_reason})" if trace.failed_reason else ""
+        lines.append(f"• Failed: {DEPENDENCY_LABELS.get(trace.failed, trace.failed)}{why}.")
     if not trace.state_ok:
         lines.append(
             "• Redis: unreachable, so I answered without your history (answers stay available; "

@@ -5,19 +5,26 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx
 import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from bot.core.errors import InputError
+from bot.core.errors import INDEX_UNAVAILABLE, IndexUnavailableError, InputError
 from bot.core.models import Chunk
+from bot.resilience import Breaker, BreakerOpenError
 from bot.retrieval.embedding import DIMENSION, Embedder
+
+T = TypeVar("T")
+# What a Chroma server that is down, hung or restarting raises through its HTTP client.
+_UNREACHABLE = (httpx.TransportError, OSError)
 
 logger = logging.getLogger(__name__)
 
@@ -74,16 +81,54 @@ class StudybotEmbeddingFunction(EmbeddingFunction[Documents]):
 
 
 class VectorIndex:
-    """Course collections in Chroma; the only module that talks to Chroma."""
+    """Course collections in Chroma; the only module that talks to Chroma.
 
-    def __init__(self, client: ClientAPI, embedder: Callable[[], Embedder]) -> None:
-        self._client = client
+    Every call goes through a breaker: a Chroma server that stops answering costs one
+    timeout, then IndexUnavailableError at once until a probe finds it back.
+    """
+
+    def __init__(
+        self,
+        client: Callable[[], ClientAPI],
+        embedder: Callable[[], Embedder],
+        breaker: Breaker | None = None,
+    ) -> None:
+        # A factory: a Chroma server's client talks to it as it is built, so it is built on
+        # first use, under the breaker, and a server down at start-up is found later.
+        self._make_client = client
+        self._built: ClientAPI | None = None
+        self._lock = threading.Lock()
         self._function = StudybotEmbeddingFunction(embedder)
         self._open: dict[str, Collection] = {}
+        self._breaker = breaker or Breaker(
+            "Chroma", 1, 5.0, counts=lambda exc: isinstance(exc, _UNREACHABLE)
+        )
+
+    @property
+    def _client(self) -> ClientAPI:
+        if self._built is None:
+            with self._lock:
+                if self._built is None:
+                    self._built = self._make_client()
+        return self._built
+
+    def heartbeat(self) -> None:
+        """Raise IndexUnavailableError unless Chroma answers (the readiness check)."""
+        self._call(lambda: self._client.heartbeat())
+
+    def _call(self, action: Callable[[], T]) -> T:
+        """Run one Chroma request under the breaker; unreachable means IndexUnavailableError."""
+        try:
+            with self._breaker.attempt():
+                return action()
+        except (BreakerOpenError, *_UNREACHABLE) as exc:
+            logger.warning("Chroma unreachable: %s", type(exc).__name__)
+            raise IndexUnavailableError(INDEX_UNAVAILABLE) from exc
 
     def courses(self) -> list[str]:
         """Courses that have a collection."""
-        names = (c if isinstance(c, str) else c.name for c in self._client.list_collections())
+        listed = self._call(lambda: self._client.list_collections())
+        names = (c if isinstance(c, str) else c.name for c in listed)
         return sorted(
             n[len(_COLLECTION_PREFIX) :] for n in names if n.startswith(_COLLECTION_PREFIX)
         )
@@ -96,15 +141,21 @@ class VectorIndex:
             return self._open[course]
         name = _COLLECTION_PREFIX + validate_course(course)
         if create:
-            collection = self._client.get_or_create_collection(
-                name,
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={"version": "0"},
-                embedding_function=self._function,  # type: ignore[arg-type]
+            collection = self._call(
+                lambda: self._client.get_or_create_collection(
+                    name,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"version": "0"},
+                    embedding_function=self._function,  # type: ignore[arg-type]
+                )
             )
         else:
             try:
-                collection = self._client.get_collection(name, embedding_function=self._function)  # type: ignore[arg-type]
+                collection = self._call(
+                    lambda: self._client.get_collection(name, embedding_function=self._function)  # type: ignore[arg-type]
+                )
+            except IndexUnavailableError:
+                raise
             except Exception:  # chromadb raises NotFoundError or ValueError by version/mode
                 return None
         self._open[course] = collection
@@ -113,7 +164,7 @@ class VectorIndex:
     def count(self, course: str) -> int:
         """Number of chunks indexed for a course (0 if it has no collection)."""
         collection = self._collection(course)
-        return collection.count() if collection else 0
+        return self._call(collection.count) if collection else 0
 
     def version(self, course: str) -> str | None:
         """A stamp that changes whenever an ingest changes the course's chunks."""
@@ -132,11 +183,13 @@ class VectorIndex:
         offset = 0
         while True:
             # The same course filter as `query`: BM25 is built from these chunks.
-            page = collection.get(
-                where={"course": course},
-                include=["documents", "metadatas"],
-                limit=_PAGE,
-                offset=offset,
+            page = self._call(
+                lambda start=offset: collection.get(
+                    where={"course": course},
+                    include=["documents", "metadatas"],
+                    limit=_PAGE,
+                    offset=start,
+                )
             )
             for chunk_id, text, meta in zip(
                 page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
@@ -157,7 +210,7 @@ class VectorIndex:
         collection = self._collection(course)
         if collection is None or not ids:
             return np.zeros((0, DIMENSION), dtype=np.float32)
-        found = collection.get(ids=list(ids), include=["embeddings"])
+        found = self._call(lambda: collection.get(ids=list(ids), include=["embeddings"]))
         by_id = dict(zip(found["ids"], found["embeddings"], strict=True))  # type: ignore[arg-type]
         return np.asarray([by_id[i] for i in ids], dtype=np.float32)
 
@@ -184,51 +237,58 @@ class VectorIndex:
             }
             for chunk, vectors in zip(chunks, sentence_vectors, strict=True)
         ]
-        collection.upsert(
-            ids=[c.id for c in chunks],
-            embeddings=embeddings,
-            documents=[c.text for c in chunks],
-            metadatas=metadatas,  # type: ignore[arg-type]
+        self._call(
+            lambda: collection.upsert(
+                ids=[c.id for c in chunks],
+                embeddings=embeddings,
+                documents=[c.text for c in chunks],
+                metadatas=metadatas,  # type: ignore[arg-type]
+            )
         )
 
     def delete(self, course: str, ids: Sequence[str]) -> None:
         """Remove chunks by id."""
         collection = self._collection(course)
         if collection is not None and ids:
-            collection.delete(ids=list(ids))
+            self._call(lambda: collection.delete(ids=list(ids)))
 
     def bump_version(self, course: str) -> None:
         """Mark the course as changed so searchers rebuild their lexical index."""
         collection = self._collection(course, create=True)
         assert collection is not None
-        collection.modify(metadata={"version": f"{time.time_ns()}"})
+        self._call(lambda: collection.modify(metadata={"version": f"{time.time_ns()}"}))
 
     def query(self, course: str, embedding: np.ndarray, n: int) -> list[tuple[str, float]]:
         """Nearest chunks to a query vector: (chunk id, cosine similarity), best first."""
         collection = self._collection(course)
         if collection is None:
             return []
-        result = collection.query(
-            query_embeddings=[embedding],
-            n_results=n,
-            # One collection per course already isolates courses; the filter inside
-            # the query is the second wall, so a mislabelled chunk can never leak.
-            where={"course": course},
-            include=["distances"],
+        result = self._call(
+            lambda: collection.query(
+                query_embeddings=[embedding],
+                n_results=n,
+                # One collection per course already isolates courses; the filter inside
+                # the query is the second wall, so a mislabelled chunk can never leak.
+                where={"course": course},
+                include=["distances"],
+            )
         )
         distances = (result["distances"] or [[]])[0]
         return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], distances, strict=True)]
 
     def _quiz_collection(self, course: str) -> Collection:
-        return self._client.get_or_create_collection(
-            _QUIZ_PREFIX + validate_course(course),
-            configuration={"hnsw": {"space": "cosine"}},
-            embedding_function=self._function,  # type: ignore[arg-type]
+        return self._call(
+            lambda: self._client.get_or_create_collection(
+                _QUIZ_PREFIX + validate_course(course),
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=self._function,  # type: ignore[arg-type]
+            )
         )
 
     def quiz_records(self, course: str) -> dict[str, dict[str, Any]]:
         """Quiz items as last ingested: id -> metadata (source hash, item hash)."""
-        page = self._quiz_collection(course).get(include=["metadatas"])
+        collection = self._quiz_collection(course)
+        page = self._call(lambda: collection.get(include=["metadatas"]))
         return {i: dict(m) for i, m in zip(page["ids"], page["metadatas"] or [], strict=True)}
 
     def upsert_quiz(
@@ -236,9 +296,11 @@ class VectorIndex:
     ) -> None:
         """Store quiz items (embedded, so related items can be found by meaning)."""
         if ids:
-            self._quiz_collection(course).upsert(ids=ids, documents=texts, metadatas=metadatas)
+            collection = self._quiz_collection(course)
+            self._call(lambda: collection.upsert(ids=ids, documents=texts, metadatas=metadatas))
 
     def delete_quiz(self, course: str, ids: list[str]) -> None:
         """Forget quiz items that left the bank."""
         if ids:
-            self._quiz_collection(course).delete(ids=ids)
+            collection = self._quiz_collection(course)
+            self._call(lambda: collection.delete(ids=ids))

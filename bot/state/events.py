@@ -1,7 +1,12 @@
-"""Event dedupe and per-user rate limits, shared by every adapter and replica through Redis."""
+"""Event dedupe and per-user rate limits, shared by every adapter and replica through Redis.
+
+Both fail open: while Redis is unreachable a question goes ahead without them (AP). A
+platform's retry during the outage may then be answered twice; that is the trade-off.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import redis
@@ -11,6 +16,8 @@ from limits.strategies import MovingWindowRateLimiter
 
 from bot import metrics
 from bot.state.keys import Keyspace, escape
+
+logger = logging.getLogger(__name__)
 
 EVENT_TTL = 3600  # Slack retries for minutes; an hour covers every retry
 
@@ -22,10 +29,19 @@ class EventDeduper:
         self._redis = client
         self._keys = keys
 
-    def first_time(self, tenant: str, event_id: str) -> bool:
-        """True for the first delivery of an event id, False for every repeat."""
+    def first_time(self, tenant: str, event_id: str) -> bool | None:
+        """True for the first delivery of an event id, False for a repeat, None: not checked.
+
+        None means Redis is unreachable: answer anyway (a retry may be answered twice).
+        Pushes, which must happen once, use their own lease and fail closed instead.
+        """
         key = f"{self._keys.tenant(tenant)}:event:{escape(event_id)}"
-        first = bool(self._redis.set(key, "1", nx=True, ex=EVENT_TTL))
+        try:
+            first = bool(self._redis.set(key, "1", nx=True, ex=EVENT_TTL))
+        except redis.RedisError as exc:
+            logger.warning("duplicate check skipped, Redis unreachable: %s", type(exc).__name__)
+            metrics.UNAVAILABLE.labels("redis").inc()
+            return None
         if not first:
             metrics.DUPLICATES.labels(tenant.partition(":")[0]).inc()
         return first
@@ -41,6 +57,13 @@ class UserRateLimiter:
         self._rate: RateLimitItem = parse(rate)
         self.rate = rate
 
-    def allow(self, tenant: str, user: str) -> bool:
-        """Count one request; False once the user is over the limit."""
-        return self._limiter.hit(self._rate, escape(tenant), escape(user))
+    def allow(self, tenant: str, user: str) -> bool | None:
+        """Count one request; False once the user is over the limit, None: not counted.
+
+        None means Redis is unreachable: the question goes ahead uncounted.
+        """
+        try:
+            return self._limiter.hit(self._rate, escape(tenant), escape(user))
+        except redis.RedisError as exc:
+            logger.warning("rate limit skipped, Redis unreachable: %r", exc)
+            return None

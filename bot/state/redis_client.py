@@ -24,6 +24,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from bot.config import RedisSettings
+from bot.resilience import Breaker, BreakerOpenError
 
 logger = logging.getLogger(__name__)
 
@@ -40,15 +41,52 @@ def scheme(url: str | None) -> str:
     return url.partition("://")[0].lower() if url and "://" in url else ""
 
 
-def connect(settings: RedisSettings, data_dir: Path, decode: bool = True) -> Client:
+class GuardedRetry(Retry):
+    """redis-py's Retry (every command, pipeline and connect goes through it) behind a breaker.
+
+    A call that fails after its retries opens the breaker: until it half-opens, every call
+    raises ConnectionError at once, so a dead Redis costs a question one timeout rather than
+    one per key it reads. The half-open probe tries once, without retries.
+    """
+
+    def __init__(self, breaker: Breaker, retries: int) -> None:
+        super().__init__(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries)
+        self.breaker = breaker
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> GuardedRetry:
+        # redis-py deep-copies the retry into each connection: they must share the breaker.
+        copied = GuardedRetry(self.breaker, self._retries)
+        copied._supported_errors = self._supported_errors
+        return copied
+
+    def call_with_retry(self, do: Any, fail: Any) -> Any:
+        """Fail fast while the breaker is open; count a failure after the last retry."""
+        try:
+            with self.breaker.attempt() as probe:
+                if not probe:
+                    return super().call_with_retry(do, fail)
+                try:
+                    return do()
+                except self._supported_errors as error:
+                    fail(error)
+                    raise
+        except BreakerOpenError as exc:
+            raise RedisConnectionError(f"Redis is unreachable ({exc})") from None
+
+
+def connect(
+    settings: RedisSettings, data_dir: Path, breaker: Breaker | None = None, decode: bool = True
+) -> Client:
     """A client with short timeouts, retries with jittered backoff and health checks.
 
     REDIS_URL may name one server (redis://, rediss://, unix://), a Sentinel-managed
     master (redis+sentinel://host:port[,host:port]/service[/db]) or a Cluster
     (redis+cluster://host:port[,host:port], rediss+cluster:// for TLS).
-    `decode=False` gives bytes, for libraries that expect them (pybreaker's storage).
+    With a `breaker`, a Redis that has just failed is not waited for again until it
+    half-opens (not on a Cluster, whose client retries across nodes in its own way).
+    `decode=False` gives bytes, for libraries that expect them.
     """
-    retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), settings.retries)
+    retry = _retry(settings, breaker)
     options: dict[str, Any] = {
         "socket_timeout": settings.socket_timeout,
         "socket_connect_timeout": settings.connect_timeout,
@@ -59,7 +97,7 @@ def connect(settings: RedisSettings, data_dir: Path, decode: bool = True) -> Cli
     }
     kind = scheme(settings.url)
     if settings.url and kind in CLUSTER_SCHEMES:
-        return _cluster(settings.url, settings, retry, decode)
+        return _cluster(settings.url, settings, _retry(settings, None), decode)
     if settings.url and kind == SENTINEL_SCHEME:
         target = SentinelTarget.parse(settings.url)
         # Every new connection asks the sentinels where the master is, so after a
@@ -79,6 +117,12 @@ def connect(settings: RedisSettings, data_dir: Path, decode: bool = True) -> Cli
     if settings.url:
         return redis.Redis.from_url(settings.url, **options)
     return redis.Redis(unix_socket_path=str(embedded_server(data_dir)), **options)
+
+
+def _retry(settings: RedisSettings, breaker: Breaker | None) -> Retry:
+    if breaker is None:
+        return Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), settings.retries)
+    return GuardedRetry(breaker, settings.retries)
 
 
 def _cluster(url: str, settings: RedisSettings, retry: Retry, decode: bool) -> RedisCluster:
@@ -182,18 +226,25 @@ def transaction(client: Client, key: str) -> Iterator[Pipeline]:
         raise
 
 
-def limits_storage(settings: RedisSettings, data_dir: Path) -> tuple[str, dict[str, Any]]:
-    """The `limits` storage URI (and options) for the same Redis: its native schemes."""
+def limits_storage(
+    settings: RedisSettings, data_dir: Path, breaker: Breaker | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The `limits` storage URI (and options) for the same Redis: its native schemes.
+
+    The same short timeouts and (with `breaker`) the same breaker as our own client.
+    """
     timeouts = {
         "socket_timeout": settings.socket_timeout,
         "socket_connect_timeout": settings.connect_timeout,
     }
     # Reconnects retried like ours: on a Sentinel, a reconnect finds the promoted master.
-    retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), settings.retries)
+    retry = _retry(settings, breaker)
+    guarded = {**timeouts, "retry": retry, "retry_on_error": [RedisConnectionError]}
     url, kind = settings.url, scheme(settings.url)
     if not url:
-        return f"redis+unix://{embedded_server(data_dir)}", {}
+        return f"redis+unix://{embedded_server(data_dir)}", guarded
     if kind in CLUSTER_SCHEMES:
+        retry = _retry(settings, None)
         # limits knows only redis+cluster://; TLS is an option of its RedisCluster.
         tls = {"ssl": True} if kind == "rediss+cluster" else {}
         return "redis+cluster://" + url.partition("://")[2], {**timeouts, "retry": retry, **tls}
@@ -204,12 +255,13 @@ def limits_storage(settings: RedisSettings, data_dir: Path) -> tuple[str, dict[s
         uri = f"redis+sentinel://{auth + '@' if auth else ''}{target.hosts()}/{target.service}"
         return uri, {
             **timeouts,
-            "retry": retry,
+            # Not the breaker: limits also reads from replicas, whose failures are not ours.
+            "retry": _retry(settings, None),
             "retry_on_error": [RedisConnectionError, RedisTimeoutError],
             "db": target.db,
             "sentinel_kwargs": timeouts,
         }
-    return url, {}
+    return url, guarded
 
 
 def embedded_server(data_dir: Path) -> Path:

@@ -25,7 +25,8 @@ class OpenAIStub:
     """Serves /v1/chat/completions; each request takes the next scripted behaviour.
 
     Behaviours: {"text": str}, {"sleep": seconds, "text": str}, {"status": code} (with an
-    optional error "message"), {"json": dict} (structured output). Requests are recorded.
+    optional error "message"), {"json": dict} (structured output), {"drop": True} (the
+    connection closes with no response). Requests are recorded.
     """
 
     def __init__(self) -> None:
@@ -47,6 +48,9 @@ class OpenAIStub:
                 behaviour = stub.script.popleft() if stub.script else stub.default
                 if "sleep" in behaviour:
                     time.sleep(behaviour["sleep"])
+                if behaviour.get("drop"):  # the provider dies mid-request: no response at all
+                    self.close_connection = True
+                    return
                 if "status" in behaviour:
                     message = behaviour.get("message", "stub failure")
                     payload = json.dumps({"error": {"message": message, "type": "server"}})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -14,8 +15,9 @@ from discord import app_commands
 
 from bot.adapters.bulkheads import Bulkheads
 from bot.adapters.discord import translate
+from bot.adapters.failures import failure_of, handoff, tell_quietly
 from bot.config import DiscordSettings
-from bot.core.errors import InputError, StateUnavailableError
+from bot.core.errors import InputError
 from bot.core.models import Address, Incoming, Reply
 from bot.core.trace import Trace
 from bot.health import Health, drain, start_server, stop_event
@@ -23,7 +25,6 @@ from bot.logs import bind_request
 
 logger = logging.getLogger(__name__)
 
-THREAD_TTL = 7 * 24 * 3600
 HELP = """**Studybot** answers questions about the course and quizzes you.
 `/study ask` · `/study template` · `/study quiz` · `/study stats` · `/study streak` · `/study link`
 `/study group create|join|leave|list|leaderboard` · `/study subscribe` · `/study unsubscribe`
@@ -76,6 +77,7 @@ class StudyClient(discord.AutoShardedClient):
         self.settings = settings
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(study_commands(self))
+        self.tree.on_error = self._on_command_error  # type: ignore[method-assign]
         # Bulkheads: answers in one pool, quick Redis calls in another (see bulkheads.py).
         self._bulkheads = Bulkheads("discord", workers)
         self.core, self.quick = self._bulkheads.core, self._bulkheads.quick
@@ -141,10 +143,26 @@ class StudyClient(discord.AutoShardedClient):
             await runner.cleanup()
             self._bulkheads.shutdown()
 
+    async def _on_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """A command that failed outside `_guarded`: the student still gets a short note."""
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        logger.error("command failed", exc_info=cause)
+        send = (
+            interaction.followup.send
+            if interaction.response.is_done()
+            else interaction.response.send_message
+        )
+        await tell_quietly(lambda text: send(text, ephemeral=True), failure_of(cause).message)
+
     async def first_time(self, tenant: str, event_id: int, trace: Trace, user: str) -> bool:
         """Claim a message id: two shard processes may both get it mid-deploy; one answers."""
         with trace.stage("dedupe"):
             first = await self.quick(self.container.deduper.first_time, tenant, str(event_id))
+        if first is None:
+            trace.skipped.append("duplicate check")
+            return True
         if not first:
             trace.duplicate = True
             await self.keep(tenant, user, trace)
@@ -152,7 +170,10 @@ class StudyClient(discord.AutoShardedClient):
 
     async def allowed(self, tenant: str, user: str, trace: Trace) -> bool:
         """The per-user rate limit; a refusal is traced too."""
-        if await self.quick(self.container.rate_limiter.allow, tenant, user):
+        allowed = await self.quick(self.container.rate_limiter.allow, tenant, user)
+        if allowed is None:
+            trace.skipped.append("rate limit")
+        if allowed is not False:
             return True
         trace.rate_limited = True
         await self.keep(tenant, user, trace)
@@ -164,9 +185,6 @@ class StudyClient(discord.AutoShardedClient):
         await self.quick(
             self.container.assistant.keep_trace, Address(platform, tenant_id), user, trace
         )
-
-    def _thread_key(self, tenant: str, thread_id: int) -> str:
-        return f"{self.container.keys.tenant(f'discord:{tenant}')}:discord-thread:{thread_id}"
 
     async def send_reply(self, destination: Any, reply: Reply) -> None:
         """Embeds plus persistent buttons; long text is split into ordered messages."""
@@ -183,7 +201,10 @@ class StudyClient(discord.AutoShardedClient):
         in_our_thread = False
         if isinstance(message.channel, discord.Thread):
             asker = await self.quick(
-                self.container.redis.get, self._thread_key(tenant, message.channel.id)
+                self.container.threads.asker,
+                f"discord:{tenant}",
+                "discord-thread",
+                str(message.channel.id),
             )
             in_our_thread = asker == str(message.author.id)
         if not (direct or mentioned or in_our_thread) or not message.content.strip():
@@ -207,24 +228,25 @@ class StudyClient(discord.AutoShardedClient):
         if isinstance(destination, discord.Thread):
             # Claimed before answering, so a quick follow-up in the thread already counts.
             await self.quick(
-                self.container.redis.set,
-                self._thread_key(tenant, destination.id),
-                user,
-                ex=THREAD_TTL,
+                self.container.threads.claim,
+                scope,
+                "discord-thread",
+                str(destination.id),
+                user=user,
             )
         thread = str(getattr(destination, "id", message.channel.id))
         incoming = translate.to_incoming(
             guild_id, message.channel.id, message.author.id, message.author.display_name,
             message.content, thread,
         )  # fmt: skip
-        async with destination.typing():
-            try:
+
+        async def work() -> None:
+            async with destination.typing():
                 reply = await self.core(self.container.assistant.ask, incoming, trace=trace)
-            except (InputError, StateUnavailableError) as exc:
-                await destination.send(str(exc))
-                return
-        with trace.stage("platform"):
-            await self.send_reply(destination, reply)
+            with trace.stage("platform"):
+                await self.send_reply(destination, reply)
+
+        await handoff(work, destination.send, trace)
         await self.keep(scope, user, trace)
 
 
@@ -283,13 +305,20 @@ async def _followup(interaction: discord.Interaction, text: str, **kwargs: Any) 
         await interaction.followup.send(piece, ephemeral=True)
 
 
-async def _guarded(interaction: discord.Interaction, work: Any) -> None:
-    """Defer at once (Discord allows 3 s), then do the work and send its follow-up."""
-    await interaction.response.defer(ephemeral=True, thinking=True)
-    try:
-        await work()
-    except (InputError, StateUnavailableError) as exc:
-        await interaction.followup.send(str(exc), ephemeral=True)
+async def _guarded(
+    interaction: discord.Interaction, work: Any, trace: Trace | None = None, ephemeral: bool = True
+) -> None:
+    """Defer at once (Discord allows 3 s), then do the work and send its follow-up.
+
+    Whatever fails, the deferred "thinking…" is resolved with a short message.
+    """
+    with trace.stage("platform") if trace else contextlib.nullcontext():
+        await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+
+    async def tell(message: str) -> None:
+        await interaction.followup.send(message, ephemeral=ephemeral)
+
+    await handoff(work, tell, trace)
 
 
 class QuizChoice(
@@ -574,23 +603,21 @@ def study_commands(client: StudyClient) -> app_commands.Group:
     async def ask(interaction: discord.Interaction, question: str) -> None:
         trace = Trace("Discord /study ask", str(interaction.id))
         bind_request(trace.request_id)
-        with trace.stage("platform"):
-            await interaction.response.defer(thinking=True)
         who = _incoming(interaction, question)
-        if not await client.allowed(who.address.tenant_key, who.user, trace):
-            await interaction.followup.send(
-                "You're asking faster than I can keep up; try again in a minute."
-            )
-            return
-        try:
+
+        async def work() -> None:
+            if not await client.allowed(who.address.tenant_key, who.user, trace):
+                await interaction.followup.send(
+                    "You're asking faster than I can keep up; try again in a minute."
+                )
+                return
             reply = await client.core(container.assistant.ask, who, trace=trace)
-        except (InputError, StateUnavailableError) as exc:
-            await interaction.followup.send(str(exc))
-            return
-        with trace.stage("platform"):
-            await interaction.followup.send(
-                embeds=translate.reply_embeds(reply), view=reply_view(reply)
-            )
+            with trace.stage("platform"):
+                await interaction.followup.send(
+                    embeds=translate.reply_embeds(reply), view=reply_view(reply)
+                )
+
+        await _guarded(interaction, work, trace, ephemeral=False)
         await client.keep(who.address.tenant_key, who.user, trace)
 
     @study.command(name="trace", description="How your last question was handled, step by step")

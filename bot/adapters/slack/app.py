@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
@@ -12,6 +13,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncApp, AsyncAssistant
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -20,17 +22,18 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.bulkheads import Bulkheads, core_workers
+from bot.adapters.failures import failure_of, handoff, tell_quietly
 from bot.adapters.slack import translate
+from bot.adapters.slack.middleware import reject_malformed
 from bot.config import SlackSettings
 from bot.core.errors import InputError, StateUnavailableError
 from bot.core.models import Address, Incoming
 from bot.core.trace import Trace
-from bot.health import Health, serve_until_stopped
+from bot.health import Health, drain, other_tasks, serve_until_stopped, start_server, stop_event
 from bot.logs import bind_request
 
 logger = logging.getLogger(__name__)
 
-THREAD_TTL = 7 * 24 * 3600
 HELP = """*Studybot* answers questions about the course and quizzes you. Try:
 • `@studybot why add randomness to retry delays?` (or DM me)
 • `/study ask QUESTION` · `/study template [ID]` · `/study quiz [concept]`
@@ -94,7 +97,9 @@ class SlackBot:
     def web_app(self, path: str = "/slack/events", health: Health | None = None) -> web.Application:
         """bolt's aiohttp app for Slack's requests, plus /healthz, /readyz and /metrics."""
         health = health or Health(self.container.readiness)
-        return health.add_routes(self.app.web_app(path=path))
+        web_app = self.app.web_app(path=path)
+        web_app.middlewares.append(reject_malformed(path))
+        return health.add_routes(web_app)
 
     async def serve(self, port: int, host: str = "0.0.0.0", grace: float = 25.0) -> bool:
         """HTTP mode until SIGTERM; then stop accepting, finish the answers in flight, return.
@@ -121,15 +126,46 @@ class SlackBot:
         self._bulkheads.shutdown()
         return finished
 
-    # -- helpers ---------------------------------------------------------------
+    async def serve_socket_mode(self, app_token: str, port: int, grace: float = 25.0) -> bool:
+        """Socket Mode until SIGTERM; then take no new envelopes and finish what is in flight.
 
-    def _thread_key(self, team: str, channel: str, thread: str) -> str:
-        return f"{self.container.keys.tenant(f'slack:{team}')}:slack-thread:{channel}:{thread}"
+        /healthz, /readyz and /metrics are served on `port`. Answers still running after
+        `grace` seconds are cancelled, and their placeholders say to ask again.
+        """
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        gc.collect()
+        gc.freeze()
+        health = Health(self.container.readiness)
+        runner = await start_server(health.add_routes(web.Application()), "0.0.0.0", port)
+        # Built inside the loop: its aiohttp session needs a running event loop.
+        handler = AsyncSocketModeHandler(self.app, app_token)
+        stop = stop_event()
+        try:
+            await handler.connect_async()
+            await stop.wait()
+            deadline = asyncio.get_running_loop().time() + grace
+            health.draining = True
+            # Closing the socket stops new envelopes; bolt runs each listener as its own task
+            # after the ack, so what is left on the loop afterwards is the work in flight.
+            await handler.close_async()
+            logger.info("shutdown: finishing work in flight (at most %.0f s)", grace)
+            finished = await drain(deadline, other_tasks)
+            logger.info("shutdown: done")
+            return finished
+        finally:
+            await runner.cleanup()
+            self._bulkheads.shutdown()
+
+    # -- helpers ---------------------------------------------------------------
 
     async def _allowed(
         self, client: AsyncWebClient, team: str, channel: str, user: str, trace: Trace
     ) -> bool:
-        if await self.quick(self.container.rate_limiter.allow, f"slack:{team}", user):
+        allowed = await self.quick(self.container.rate_limiter.allow, f"slack:{team}", user)
+        if allowed is None:
+            trace.skipped.append("rate limit")
+        if allowed is not False:
             return True
         trace.rate_limited = True
         await self._keep(Address("slack", team, channel), user, trace)
@@ -162,34 +198,47 @@ class SlackBot:
         thread_ts: str | None,
         trace: Trace,
     ) -> None:
-        """Post a placeholder, ask the core, then update the placeholder in place."""
+        """Post a placeholder, ask the core, then update the placeholder in place.
+
+        The placeholder is always resolved: by the answer, or by a short message saying
+        what is unavailable (or, at a shutdown past its grace, to ask again).
+        """
+        address = incoming.address
         if thread_ts:
             # Claimed before answering, so a quick follow-up in the thread already counts.
             await self.quick(
-                self.container.redis.set,
-                self._thread_key(incoming.address.tenant, incoming.address.channel, thread_ts),
-                incoming.user,
-                ex=THREAD_TTL,
+                self.container.threads.claim,
+                f"slack:{address.tenant}",
+                "slack-thread",
+                address.channel,
+                thread_ts,
+                user=incoming.user,
             )
         with trace.stage("platform"):
             # No unfurls: a link quoted from course material must not fetch outside media.
             placeholder = await client.chat_postMessage(
-                channel=incoming.address.channel,
+                channel=address.channel,
                 thread_ts=thread_ts,
                 text="_Thinking…_",
                 unfurl_links=False,
                 unfurl_media=False,
             )
-        try:
+
+        async def update(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+            with trace.stage("platform"):
+                await client.chat_update(
+                    channel=address.channel, ts=placeholder["ts"], text=text, blocks=blocks
+                )
+
+        async def work() -> None:
             reply = await self.core(self.container.assistant.ask, incoming, trace=trace)
-            text, blocks = translate.render_reply(reply)
-        except (InputError, StateUnavailableError) as exc:
-            text, blocks = translate.escape(str(exc)), None
-        with trace.stage("platform"):
-            await client.chat_update(
-                channel=incoming.address.channel, ts=placeholder["ts"], text=text, blocks=blocks
-            )
-        await self._keep(incoming.address, incoming.user, trace)
+            await update(*translate.render_reply(reply))
+
+        async def tell(message: str) -> None:
+            await update(translate.escape(message))
+
+        await handoff(work, tell, trace)
+        await self._keep(address, incoming.user, trace)
 
     async def _first_time(self, body: dict[str, Any], trace: Trace) -> bool:
         """Claim the event id; a repeat (a Slack retry, or another replica's copy) is ignored."""
@@ -201,6 +250,9 @@ class SlackBot:
             first = await self.quick(
                 self.container.deduper.first_time, f"slack:{body.get('team_id', '')}", event_id
             )
+        if first is None:
+            trace.skipped.append("duplicate check")
+            return True
         if not first:
             trace.duplicate = True
             user = (body.get("event") or {}).get("user", "")
@@ -222,6 +274,16 @@ class SlackBot:
 
     def _register(self) -> None:
         app = self.app
+
+        @app.error
+        async def on_error(error: Exception, body: dict[str, Any], client: AsyncWebClient) -> None:
+            """Any listener that fails after its ack: the student gets a short private note."""
+            channel, user = _where(body)
+            if channel and user:
+                await tell_quietly(
+                    lambda text: client.chat_postEphemeral(channel=channel, user=user, text=text),
+                    translate.escape(failure_of(error).message),
+                )
 
         @app.event("app_mention")
         async def on_mention(
@@ -257,7 +319,11 @@ class SlackBot:
                 if not thread:
                     return
                 asker = await self.quick(
-                    self.container.redis.get, self._thread_key(team, event["channel"], thread)
+                    self.container.threads.asker,
+                    f"slack:{team}",
+                    "slack-thread",
+                    event["channel"],
+                    thread,
                 )
                 # Follow-ups need no mention, but only from the student the bot is helping.
                 if asker != event.get("user"):
@@ -466,13 +532,17 @@ class SlackBot:
                 )
                 return
             incoming = translate.event_to_incoming(payload, team)
-            try:
+
+            async def work() -> None:
                 reply = await self.core(self.container.assistant.ask, incoming, trace=trace)
                 text, blocks = translate.render_reply(reply)
-            except (InputError, StateUnavailableError) as exc:
-                text, blocks = str(exc), None
-            with trace.stage("platform"):
-                await say(text=text, blocks=blocks)
+                with trace.stage("platform"):
+                    await say(text=text, blocks=blocks)
+
+            async def tell(message: str) -> None:
+                await say(text=translate.escape(message))
+
+            await handoff(work, tell, trace)
             await self._keep(incoming.address, incoming.user, trace)
 
         app.use(assistant)
@@ -524,10 +594,13 @@ class SlackBot:
         message = body.get("message") or {}
         tenant = self.container.keys.tenant(who.address.tenant_key)
         counter = f"{tenant}:answered:{who.address.channel}:{message.get('ts')}"
-        answered = await self.core(self.container.redis.sadd, counter, who.user)
-        if answered and message.get("blocks"):
+        try:  # a count for the channel (AP): skipped while Redis is down
+            answered = await self.core(self.container.redis.sadd, counter, who.user)
             count = await self.core(self.container.redis.scard, counter)
             await self.core(self.container.redis.expire, counter, 2 * 24 * 3600)
+        except RedisError:
+            return
+        if answered and message.get("blocks"):
             blocks = [b for b in message["blocks"] if b.get("type") != "context"]
             blocks.append(
                 {
@@ -780,6 +853,18 @@ class SlackBot:
             unfurl_links=False,
             unfurl_media=False,
         )
+
+
+def _id(field: Any) -> str | None:
+    return field.get("id") if isinstance(field, dict) else None
+
+
+def _where(body: dict[str, Any]) -> tuple[str, str]:
+    """The channel and user of any Slack payload (event, command, action), "" when absent."""
+    event = body.get("event") or {}
+    channel = body.get("channel_id") or event.get("channel") or _id(body.get("channel"))
+    user = body.get("user_id") or event.get("user") or _id(body.get("user"))
+    return str(channel or ""), str(user or "")
 
 
 def _text_input(
