@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 $(BIN)/studybot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ test: install
 	$(BIN)/ruff check bot tests
 	$(BIN)/ruff format --check bot tests
 	$(BIN)/pytest
+
+# The quick lane while working: no servers, no subprocesses (CI runs everything).
+test-fast: install
+	$(BIN)/ruff check bot tests
+	$(BIN)/ruff format --check bot tests
+	$(BIN)/pytest -m "not slow" -q
 
 bench: install
 	$(BIN)/studybot bench

@@ -174,15 +174,32 @@ def search(
         out.print(f"   {escape(snippet)}\n")
 
 
+def _eval_templates(file: Path | None, course: str | None, as_json: bool) -> None:
+    from bot.templates_eval import TEMPLATE_EVAL_DIR, evaluate_files, render
+
+    files = [file] if file else sorted(TEMPLATE_EVAL_DIR.glob("*.jsonl"))
+    reports = evaluate_files(_container().assistant, files, _ready_course(course))
+    if as_json:
+        _print_json([r.to_dict() for r in reports])
+    else:
+        out.print(render(reports))
+
+
 @app.command("eval")
 def evaluate(
     file: Annotated[Path, typer.Argument(help="JSONL eval set.")] = DEFAULT_EVAL_FILE,
     course: Annotated[str | None, typer.Option(help="Course to evaluate.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    templates: Annotated[
+        bool, typer.Option("--templates", help="Measure template intent and slots instead.")
+    ] = False,
 ) -> None:
-    """Measure retrieval: recall@1/3/5 and MRR, hybrid vs dense-only vs BM25-only."""
+    """Measure retrieval (recall@1/3/5, MRR per mode) or, with --templates, understanding."""
     from bot.retrieval.evaluation import KS, evaluate, load_questions
 
+    if templates:
+        _eval_templates(None if file == DEFAULT_EVAL_FILE else file, course, as_json)
+        return
     container = _container()
     questions = load_questions(file)
     name = _ready_course(course)
@@ -241,6 +258,10 @@ def ask(
     thread: Annotated[str, typer.Option(help="Conversation thread id.")] = "default",
     course: Annotated[str | None, typer.Option(help="Course to answer from.")] = None,
     template: Annotated[str | None, typer.Option(help="Fill this prompt template.")] = None,
+    slot: Annotated[
+        list[str] | None,
+        typer.Option(help="Set a template slot, NAME=VALUE (repeatable; lists comma-separated)."),
+    ] = None,
 ) -> None:
     """Ask a question: an answer from the course, its concept, sources and a filled template."""
     import getpass
@@ -255,11 +276,14 @@ def ask(
     clean_query(question, container.settings.retrieval.max_query_chars)
     if template:
         container.prompts.template(template)
-    _ready_course(course)
+    slot_values = dict(_slot_value(item) for item in slot or [])
     incoming = Incoming(_cli_address(), user or getpass.getuser(), question, thread, course)
     trace = Trace("CLI ask", secrets.token_hex(6))
     try:
-        reply = container.assistant.ask(incoming, template_id=template, trace=trace)
+        _ready_course(course)
+        reply = container.assistant.ask(
+            incoming, template_id=template, trace=trace, slot_values=slot_values
+        )
     except Exception as exc:
         note_failure(trace, exc)  # so `studybot trace` shows which dependency failed
         raise
@@ -269,6 +293,13 @@ def ask(
         _print_json(reply.to_json())
     else:
         out.print(render(reply))
+
+
+def _slot_value(item: str) -> tuple[str, str]:
+    name, equals, value = item.partition("=")
+    if not equals or not name.strip():
+        raise InputError(f"--slot takes NAME=VALUE, not {item[:40]!r}")
+    return name.strip(), value
 
 
 @app.command()
@@ -720,7 +751,15 @@ def run_slack(
         # Health on STUDYBOT_HTTP_PORT; SIGTERM drains in-flight answers as in HTTP mode.
         grace = container.settings.shutdown_grace_seconds
         port = container.settings.http_port
-        asyncio.run(bot.serve_socket_mode(str(settings.app_token), port, grace))
+        if not asyncio.run(bot.serve_socket_mode(str(settings.app_token), port, grace)):
+            # Answers cancelled at the deadline (their students were told to ask again) may
+            # still hold pool threads in a blocking call, a model request say, which the
+            # interpreter would wait for at exit, past the grace: exit without them.
+            import os
+
+            logging.shutdown()
+            sys.stdout.flush()
+            os._exit(0)
 
 
 @run_app.command("discord")

@@ -1,10 +1,9 @@
-"""Circuit breakers: fail fast while a dependency is down, let one probe test it, close on success.
+"""Circuit breakers: fail fast while a dependency is down; one probe tests it, success closes."""
 
-pybreaker (used before) runs every call under one process-wide lock, so concurrent model calls
-queued behind each other, and its half-open state let every process probe at once. This breaker
-holds no lock during a call, and a shared store (Redis) can make the half-open probe a lease
-that one process at a time holds.
-"""
+# pybreaker (used before) runs every call under one process-wide lock, so concurrent model
+# calls queued behind each other, and its half-open state let every process probe at once.
+# This breaker holds no lock during a call, and a shared store (Redis) can make the half-open
+# probe a lease that one process at a time holds.
 
 from __future__ import annotations
 
@@ -46,11 +45,13 @@ class BreakerStore(Protocol):
 
 
 class LocalStore:
-    """Breaker state in this process."""
+    """Breaker state in this process; failures `forget_seconds` apart are not counted together."""
 
-    def __init__(self) -> None:
+    def __init__(self, forget_seconds: float = 60.0) -> None:
         self._lock = threading.Lock()
+        self._forget = forget_seconds
         self._failures = 0
+        self._last_failure = 0.0
         self._opened_at: float | None = None
         self._probe_until = 0.0
 
@@ -59,9 +60,12 @@ class LocalStore:
         return self._opened_at
 
     def add_failure(self) -> int:
-        """One more failure."""
+        """One more failure (the first, if the last was long ago)."""
         with self._lock:
-            self._failures += 1
+            now = time.monotonic()
+            if now - self._last_failure > self._forget:
+                self._failures = 0
+            self._failures, self._last_failure = self._failures + 1, now
             return self._failures
 
     def open(self, now: float) -> None:

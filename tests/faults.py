@@ -125,8 +125,9 @@ class Deps:
 
     def env(self, **overrides: str) -> dict[str, str]:
         """Environment for a `python -m bot` process using these dependencies."""
-        env = {
-            **os.environ,
+        inherited = {k: v for k, v in os.environ.items() if k != "STUDYBOT_LLM"}
+        return {
+            **inherited,
             "STUDYBOT_DATA_DIR": str(self.data_dir),
             "STUDYBOT_MODELS_PATH": str(self.models_dir),
             "REDIS_URL": self.redis.url,
@@ -138,8 +139,6 @@ class Deps:
             **self.extra_env,
             **overrides,
         }
-        env.pop("STUDYBOT_LLM", None)
-        return env
 
     def settings(self, **overrides: object) -> Settings:
         """The same, as a Settings object for an in-process Container."""

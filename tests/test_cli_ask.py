@@ -95,6 +95,8 @@ def test_console_chat_driven_through_stdin(subprocess_env):
     lines = [
         "What's the CAP strategy for a chat app?",
         "messages, presence and read receipts",
+        "/edit system=a group chat",
+        "/edit colour",
         "/template",
         "/template resilience-design",
         "/frobnicate",
@@ -117,6 +119,8 @@ def test_console_chat_driven_through_stdin(subprocess_env):
     assert "extractive answers" in out
     assert "I still need" in out and "data types" in out
     assert "- read receipts" in out
+    assert "reason about the CAP theorem for a group chat" in out  # /edit corrected it
+    assert "/edit takes NAME=VALUE" in out
     assert "cap-analysis: CAP trade-off analysis" in out
     assert "Which system should we make fault tolerant" in out
     assert "unknown command '/frobnicate'" in out
@@ -124,3 +128,17 @@ def test_console_chat_driven_through_stdin(subprocess_env):
     assert "Jitter" in out
     assert "Trace of your last request (terminal chat" in out and "retrieval" in out
     assert "Traceback" not in out + done.stderr
+
+
+def test_ask_slot_sets_what_was_understood_and_bad_slots_exit_2(cli_redis_env, capsys):
+    code, out, _ = call(capsys, "ask", "--json", "--slot", "system=a hotel chain", RIDE)
+    assert code == 0
+    slots = json.loads(out)["template"]["slots"]
+    assert slots["system"] == "a hotel chain" and slots["data_types"][0] == "driver locations"
+    code, out, _ = call(capsys, "ask", "--json", "--slot", "data_types=rooms; bookings", RIDE)
+    assert json.loads(out)["template"]["slots"]["data_types"] == ["rooms", "bookings"]
+    for bad, says in [("nonsense", "NAME=VALUE"), ("colour=red", "unknown slot 'colour'")]:
+        code, _, err = call(capsys, "ask", "--slot", bad, RIDE)
+        assert code == 2 and says in err
+    code, _, err = call(capsys, "ask", "--slot", "system=x", "what is the CAP theorem")
+    assert code == 2 and "need a template" in err

@@ -193,3 +193,19 @@ def test_model_dying_mid_answer_answers_from_the_notes(llm_session, stub):
     stub.default = {"sleep": 0.3, "drop": True}
     [answer] = llm_session().run(QUESTION)
     assert ANSWERED in answer.lower() and "Answered straight from the course notes" in answer
+
+
+# -- the CLI ----------------------------------------------------------------------------
+
+
+def test_cli_ask_with_chroma_down_exits_1_and_trace_names_chroma(deps, monkeypatch, capsys):
+    from tests.conftest import call
+
+    for name, value in deps.env().items():
+        if name.startswith(("STUDYBOT_", "REDIS_", "CHROMA_")):
+            monkeypatch.setenv(name, value)
+    deps.chroma.kill()
+    code, _, err = call(capsys, "ask", QUESTION, "--user", "ana")
+    assert code == 1 and "course index is unreachable" in err  # not the user's mistake: 1
+    code, out, _ = call(capsys, "trace", "--user", "ana")
+    assert code == 0 and "course index (Chroma) was unreachable" in out

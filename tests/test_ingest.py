@@ -7,8 +7,11 @@ COURSE = "mini"
 
 
 @pytest.fixture
-def container(make_settings):
-    return Container(make_settings())
+def container(make_settings, redis_url, redis_prefix):
+    from bot.config import RedisSettings
+
+    # The test Redis: an embedded server would outlive the test.
+    return Container(make_settings(redis=RedisSettings(url=redis_url, key_prefix=redis_prefix)))
 
 
 def sections(container: Container) -> set[str]:
@@ -130,6 +133,7 @@ def test_sentences_are_embedded_at_ingest_so_an_answer_embeds_only_the_question(
     from bot.core.models import Address, Incoming
 
     container.ingestor.ingest([course_dir], COURSE)
+    container.intents.predict("warm up")  # its examples are embedded once per process
     embedded: list[list[str]] = []
     real_embed = container.embedder.embed
     container.embedder.embed = lambda texts: embedded.append(list(texts)) or real_embed(texts)

@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from bot.core.trace import Trace
 from tests.conftest import API_KEY, student
 
@@ -56,6 +58,7 @@ def test_slots_the_rules_miss_come_from_structured_output(llm_app, stub):
     assert "response_format" in extraction or "tools" in extraction
 
 
+@pytest.mark.slow  # waits out real timeouts or retry delays
 def test_timeout_falls_back_to_the_extractive_answer(llm_app, stub):
     stub.default = {"sleep": 4, "text": "too late"}
     started = time.monotonic()
@@ -101,6 +104,7 @@ def test_breaker_opens_after_failures_then_half_opens_with_one_probe(llm_app, st
     assert container.llm.breaker.state == "closed"
 
 
+@pytest.mark.slow  # starts processes
 def test_the_half_open_probe_is_one_call_across_processes(llm_app, stub):
     """Two replicas (their own clients, one Redis) reach half-open together: one probes."""
     from concurrent.futures import ThreadPoolExecutor

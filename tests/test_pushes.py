@@ -213,6 +213,7 @@ def test_reminders_respect_opt_in_quiet_hours_and_come_once_a_day(push_app, tmp_
     assert push_app.pushes.remind(datetime(2026, 3, 11, 7, 30, tzinfo=UTC)) == 0
 
 
+@pytest.mark.slow  # waits out real timeouts or retry delays
 def test_slow_retries_renew_the_lease_so_no_second_worker_posts(push_app):
     from bot.schedule.pushes import PushScheduler
 

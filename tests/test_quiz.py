@@ -2,6 +2,7 @@
 
 import re
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -200,6 +201,7 @@ def test_quiz_writes_are_refused_when_redis_stops_mid_quiz(
         container.quiz.answer(me, prompt.prompt_id, answer)
     # The same Redis comes back (same port): the prompt is still open, nothing half-applied.
     process, _ = start_redis_server(tmp_path / "r", port=port)
+    time.sleep(container.settings.redis.breaker_reset_seconds)  # the breaker's rest
     try:
         with pytest.raises(InputError, match="expired"):  # --save "": the prompt died with it
             container.quiz.answer(me, prompt.prompt_id, answer)

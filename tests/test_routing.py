@@ -1,6 +1,6 @@
 import pytest
 
-from bot.core.routing import route_concept, wants_template
+from bot.core.routing import route_concept
 from tests.conftest import COURSE
 
 ROUTES = [
@@ -66,21 +66,3 @@ def test_off_topic_questions_have_no_concept(indexed, question):
 
 def test_naming_a_concept_outright_keeps_a_question_in_scope():
     assert route_concept("what is the CAP theorem", [], in_scope=False) == "cap"
-
-
-@pytest.mark.parametrize(
-    ("question", "expected"),
-    [
-        ("Analyze the CAP trade-offs for a ride-sharing app", True),
-        ("What's the CAP strategy for a chat app?", True),
-        ("Design fault tolerance for our checkout service", True),
-        ("how should we handle retries in our payment service", True),
-        ("data types: messages, presence", True),
-        ("help me design the events for my shop", True),
-        ("what is the CAP theorem", False),
-        ("why add randomness to retry delays", False),
-        ("explain causal consistency", False),
-    ],
-)
-def test_template_intent(question, expected):
-    assert wants_template(question) is expected

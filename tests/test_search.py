@@ -1,6 +1,7 @@
+import shutil
+
 import pytest
 
-from bot.config import REPO_ROOT
 from bot.wiring import Container
 from tests.conftest import COURSE
 
@@ -66,10 +67,13 @@ def test_a_query_with_no_known_words_still_gets_a_dense_ranking(indexed):
     assert result.passages  # dense side always ranks something; the caller abstains
 
 
-def test_courses_never_see_each_others_chunks(make_settings, course_dir):
-    container = Container(make_settings())
+def test_courses_never_see_each_others_chunks(
+    make_settings, course_dir, indexed_data_dir, tmp_path
+):
+    # The full course is already in the session's index: copy it, add a second course.
+    data_dir = shutil.copytree(indexed_data_dir, tmp_path / "data")
+    container = Container(make_settings(data_dir=data_dir))
     container.ingestor.ingest([course_dir], "mini")
-    container.ingestor.ingest([REPO_ROOT / "knowledge" / COURSE], COURSE)
     mini = container.searcher.search("Raft leader election terms", "mini", k=10)
     assert {p.chunk.course for p in mini.passages} == {"mini"}
     assert all(p.chunk.path in {"01-cap.md", "06-fault-tolerance.md"} for p in mini.passages)

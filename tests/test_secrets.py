@@ -198,6 +198,7 @@ LLM_FAILURES = [
 ]
 
 
+@pytest.mark.slow  # waits out real timeouts or retry delays
 def test_llm_provider_failures_leak_no_api_key(stub, llm_app, debug_logs):
     from bot.core.trace import Trace, describe
     from bot.quiz.bank import QuickCheck

@@ -37,7 +37,8 @@ class SlackHarness:
         self.api = api
         self.bot = SlackBot(container, container.settings.slack)
         self._server = LoopbackServer()
-        self.port = self._server.serve(self.bot.app.web_app(path="/slack/events"))
+        # The app as `run slack --http` serves it: bolt behind our middleware, health beside.
+        self.port = self._server.serve(self.bot.web_app(path="/slack/events"))
 
     def stop(self) -> None:
         self._server.stop()
@@ -152,6 +153,27 @@ def test_unsigned_or_stale_requests_get_401_and_run_nothing(slack, problem):
     assert slack.api.of("chat.postMessage") == []
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("{not json", "application/json"),
+        ("[1, 2]", "application/json"),
+        ("payload=%7Bnot+json", "application/x-www-form-urlencoded"),
+        ("\u00ff\u00fe", "application/x-www-form-urlencoded"),
+        ("hello", "text/plain"),
+        ("", "application/json"),
+    ],
+    ids=["broken-json", "json-array", "form-bad-payload", "not-a-form", "text", "empty"],
+)
+def test_a_malformed_body_gets_400_not_500_and_runs_nothing(slack, body, content_type):
+    status, text = slack.post(body, content_type)  # signed: only its shape is wrong
+    assert status == 400 and "not JSON or a form" in text
+    assert slack.post(json.dumps({"type": "url_verification", "challenge": "c"}),
+                      "application/json")[0] == 200  # fmt: skip
+    time.sleep(0.3)
+    assert slack.api.calls == []
+
+
 def test_direct_messages_and_thread_follow_ups(slack):
     dm = {"type": "message", "channel_type": "im", "user": "U1", "text": "what is a fencing token",
           "ts": "7.1", "channel": "D1"}  # fmt: skip
@@ -201,6 +223,7 @@ def test_rate_limit_refuses_the_eleventh_question_in_a_minute(slack):
     assert len(slack.api.of("chat.postMessage")) == 10
 
 
+@pytest.mark.slow  # waits out real timeouts or retry delays
 def test_429_retry_after_is_honoured_once(slack):
     slack.api.failures["chat.postMessage"].append(
         web.json_response(

@@ -50,8 +50,12 @@ CASES = [
         "our checkout service calls payments, inventory and email",
         {
             "system": "our checkout service",
-            "dependencies": ["checkout -> payments", "checkout -> inventory", "checkout -> email"],
-            "services": ["checkout", "payments", "inventory", "email"],
+            "dependencies": [
+                "checkout service -> payments",
+                "checkout service -> inventory",
+                "checkout service -> email",
+            ],
+            "services": ["checkout service", "payments", "inventory", "email"],
         },
     ),
     (

@@ -26,6 +26,7 @@ HELP = """Ask anything about the course. Commands:
   /stats               your progress
   /template            list the prompt templates
   /template ID         fill a template for your own system, step by step
+  /edit NAME=VALUE     correct what I understood, e.g. /edit system=a hotel chain
   /trace               how your last question was handled (retries, fallback, timings)
   /reset               forget this conversation
   /help                this text
@@ -151,9 +152,18 @@ class ConsoleChat:
                     self._console.print(f"[bold]{template.id}[/bold]: {template.title} ({slots})")
                 return
             template = self._assistant.prompts.template(template_id)
-            self._show(self._ask(f"Apply {template.title.lower()} to my system", template.id))
+            self._show(self._ask("Fill this template in for my system", template.id))
         elif line == "/quiz" or line.startswith("/quiz "):
             self._next_question(line.removeprefix("/quiz").strip() or None)
+        elif line.startswith("/edit"):
+            name, equals, value = line.removeprefix("/edit").strip().partition("=")
+            if not equals or not name.strip() or not value.strip():
+                raise InputError("/edit takes NAME=VALUE, e.g. /edit system=a hotel chain")
+            # The same path as a correction typed in chat: "no, the system is ...".
+            label = name.strip().replace("_", " ")
+            self._show(
+                self._ask(f"no, the {label} {'are' if label.endswith('s') else 'is'} {value}")
+            )
         elif line == "/trace":
             text = self._assistant.explain_last(self._address, self._user)
             self._console.print(escape(text.replace("*", "")))

@@ -6,13 +6,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis
 
 from bot import metrics
 from bot.core.errors import InputError, UnavailableError
 from bot.core.trace import Trace
+from bot.state.inflight import InFlight, Placeholder
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,9 @@ REDIS_DOWN = (
     "My storage (Redis) is unreachable right now, so nothing was changed. "
     "Please try again in a minute."
 )
+PLATFORM_DOWN = "The chat platform did not take my reply just now. Please try again in a minute."
+# Errors raised by the chat SDKs and their HTTP client: the platform, not the bot, failed.
+PLATFORM_PACKAGES = frozenset({"discord", "slack_sdk", "slack_bolt", "aiohttp"})
 RESTARTING = "I'm restarting and couldn't finish this answer. Please ask again in a moment."
 TELL_TIMEOUT = 5.0  # a failure message must not hold a shutdown or a worker for long
 
@@ -43,6 +47,8 @@ def failure_of(exc: BaseException) -> Failure:
         return Failure(exc.dependency, str(exc))
     if isinstance(exc, redis.RedisError):  # a store that does not translate its errors yet
         return Failure("redis", REDIS_DOWN)
+    if type(exc).__module__.partition(".")[0] in PLATFORM_PACKAGES:
+        return Failure("platform", PLATFORM_DOWN)
     return Failure("bot", GENERIC)
 
 
@@ -51,6 +57,9 @@ def note_failure(trace: Trace | None, exc: BaseException) -> Failure:
     failure = failure_of(exc)
     if failure.dependency == "bot":
         logger.error("request failed", exc_info=exc)
+    elif failure.dependency == "platform":
+        metrics.UNAVAILABLE.labels("platform").inc()
+        logger.warning("the chat platform refused the reply: %s", exc)
     elif failure.dependency:
         metrics.UNAVAILABLE.labels(failure.dependency).inc()
     if trace is not None and failure.dependency:
@@ -86,3 +95,27 @@ async def handoff(
         failure = note_failure(trace, exc)
         await tell_quietly(tell, failure.message)
         return None
+
+
+async def watch_orphans(
+    inflight: InFlight,
+    platform: str,
+    quick: Callable[..., Awaitable[Any]],
+    tell: Callable[[Placeholder, str], Awaitable[object]],
+    stopping: Callable[[], bool],
+    every: float = 3.0,
+) -> None:
+    """Say this process is alive; tell the students of processes that died to ask again.
+
+    A process killed mid-answer (SIGKILL, out of memory) leaves its "Thinking…" behind;
+    whichever process sweeps first resolves it, once. Runs until `stopping()`.
+    """
+    while not stopping():
+        await quick(inflight.beat)
+        for orphan in await quick(inflight.orphans, platform):
+            logger.info("a reply of a process that died: telling its student to ask again")
+            await tell_quietly(lambda text, o=orphan: tell(o, text), RESTARTING)
+        for _ in range(int(every / 0.25)):  # a drain must not wait a whole period
+            if stopping():
+                return
+            await asyncio.sleep(0.25)

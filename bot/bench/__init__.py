@@ -130,6 +130,7 @@ def run_bench(
             rows += scenarios.search_rows(container, passes, course)
             rows += scenarios.floor_rows(container, passes, course)
             rows.append(scenarios.ask_row(container, passes, course))
+            rows += scenarios.template_rows(container, course, sizes.query_repeats)
             if profile_dir is not None:
                 target = profile_dir / "ask-profile.txt"
                 report.profile = str(scenarios.profile_ask(container, passes, course, target))
@@ -208,6 +209,8 @@ def goals(report: BenchReport, sizes: Sizes) -> list[Goal]:
     for replicas in ("1 replica", "2 replicas"):
         limit(f"Slack ack p99, {replicas}, {concurrent} concurrent",
               f"slack: ack, {replicas}, {concurrent} concurrent", 100, "p99")  # fmt: skip
+    limit("understanding added to an ask, median", scenarios.UNDERSTAND, 3)
+    limit("understanding's memory", scenarios.UNDERSTAND_MEMORY, 50)
     limit("unchanged re-ingest", "ingest: unchanged re-ingest", 2000)
     limit("serving process RSS after warm-up", "slack: replica RSS after warm-up", 600)
     return found

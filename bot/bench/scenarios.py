@@ -17,6 +17,20 @@ ASK = "ask: warm extractive (core)"
 FLOOR = "floor: embed + Chroma query + 3 Redis round trips"
 COLD_ASK = "ask: cold start to first answer (wall)"
 ASK_RSS = "ask: peak RSS of one process"
+TEMPLATE_ASK = "ask: template request"
+UNDERSTAND = "understand: intent + slots per message (core)"
+UNDERSTAND_MEMORY = "understand: memory of the fit (example vectors + weights)"
+# Requests to apply a template, in the voices students use (the bench's own, not eval cases).
+TEMPLATE_REQUESTS = [
+    "CAP trade-offs for our pet-sitting marketplace: bookings, sitter profiles, reviews",
+    "System: a campus parking app\nData: permits, spot occupancy, fines",
+    "we run a recipe site. it calls a search service, an image CDN and a payments API",
+    "which consistency model fits each of these in my notes app: edit note, share note, search",
+    "sketch the events for a bike repair shop with repairs, parts and customers",
+    "resilience plan for our ticket kiosk: kiosk -> payments, kiosk -> seat map",
+    "consistency levels for a group chat: send message, read receipts, typing indicator",
+    "event-driven design for a library with loans, members and fines",
+]
 
 
 def ingest_rows(container: Any, folder: Path, course: str) -> list[Row]:
@@ -75,19 +89,55 @@ def floor_rows(container: Any, queries: Sequence[str], course: str) -> list[Row]
     ]
 
 
+def _timed_asks(container: Any, texts: Sequence[str], course: str, who: str) -> list[float]:
+    """Seconds per warm `Assistant.ask`, each question embedded afresh, a thread each."""
+    address = Address("bench", "local", "bench")
+    samples = []
+    for number, text in enumerate(texts):
+        container.embedder.embed_query.cache_clear()
+        incoming = Incoming(address, f"{who}-{number % 50}", text, f"{who}{number}", course)
+        started = time.perf_counter()
+        container.assistant.ask(incoming)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
 def ask_row(container: Any, queries: Sequence[str], course: str) -> Row:
     """The full core ask path, warm, as the chat REPL runs it (extractive mode)."""
     address = Address("bench", "local", "bench")
-    assistant = container.assistant
-    assistant.ask(Incoming(address, "warmup", queries[0], "warmup", course))
-    samples = []
-    for number, query in enumerate(queries):
-        container.embedder.embed_query.cache_clear()
-        incoming = Incoming(address, f"student-{number % 50}", query, f"t{number}", course)
+    container.assistant.ask(Incoming(address, "warmup", queries[0], "warmup", course))
+    return ms_row(ASK, _timed_asks(container, queries, course, "student"))
+
+
+def template_rows(container: Any, course: str, rounds: int) -> list[Row]:
+    """Warm asks that open a template, and the understanding step alone (intent + slots).
+
+    The question's embedding is the one retrieval computes anyway, so understanding is
+    timed with it cached: what it adds to an ask is the classifier and the extractor.
+    """
+    from bot.core.intent import load_examples
+    from bot.core.slots import extract_slots
+
+    requests = TEMPLATE_REQUESTS * rounds
+    asks = _timed_asks(container, requests, course, "templater")
+    understood = []
+    for text in requests:
+        flat = " ".join(text.split())
+        container.embedder.embed_query(flat)  # retrieval's embedding of the question
         started = time.perf_counter()
-        assistant.ask(incoming)
-        samples.append(time.perf_counter() - started)
-    return ms_row(ASK, samples)
+        intent = container.intents.predict(flat, text)
+        if intent.template_id:
+            extract_slots(container.assistant.prompts.template(intent.template_id), text)
+        understood.append(time.perf_counter() - started)
+    examples = sum(
+        len(v) for v in load_examples(container.settings.prompts_dir / "intents.yaml").values()
+    )
+    memory = container.intents.memory_bytes() + examples * 384 * 4  # float32 MiniLM vectors
+    return [
+        ms_row(TEMPLATE_ASK, asks),
+        ms_row(UNDERSTAND, understood),
+        row(UNDERSTAND_MEMORY, [memory / 2**20], "MiB"),
+    ]
 
 
 def profile_ask(container: Any, queries: Sequence[str], course: str, target: Path) -> Path:

@@ -13,10 +13,12 @@ from redis.exceptions import RedisError
 from bot import metrics
 from bot.core.errors import InputError, NotAllowedError, NotFoundError, StateUnavailableError
 from bot.core.extractive import SentenceSelector
+from bot.core.intent import IntentClassifier
 from bot.core.models import Address, Incoming, Passage, Reply, TemplateFill, Turn
-from bot.core.routing import CONCEPT_TITLES, route_concept, wants_template
+from bot.core.pending import PendingDecision, decide
+from bot.core.routing import CONCEPT_TITLES, route_concept
 from bot.core.safety import SecretRedactor, safe_text
-from bot.core.slots import extract_slots
+from bot.core.slots import MAX_ITEMS, extract_slots
 from bot.core.text import clean_query, clean_text
 from bot.core.trace import ModelCall, Trace, describe
 from bot.state.conversations import (
@@ -53,8 +55,9 @@ class _Context:
     """What one question carries through the pipeline."""
 
     incoming: Incoming
-    text: str
+    text: str  # cleaned, on one line: for retrieval and history
     course: str
+    layout: str = ""  # cleaned with its line breaks: labelled lines and bullets carry slots
     history: list[Turn] = field(default_factory=list)
     pending: PendingTemplate | None = None
     state_ok: bool = True
@@ -79,6 +82,7 @@ class Assistant:
         max_question_chars: int,
         feedback: FeedbackStore,
         traces: TraceLog,
+        intents: IntentClassifier,
         llm: LLMClient | None = None,
     ) -> None:
         self._searcher = searcher
@@ -92,6 +96,7 @@ class Assistant:
         self._max_chars = max_question_chars
         self._feedback = feedback
         self._traces = traces
+        self._intents = intents
         self.llm = llm
 
     # -- courses ---------------------------------------------------------------
@@ -205,8 +210,11 @@ class Assistant:
         on_token: TokenSink | None = None,
         template_id: str | None = None,
         trace: Trace | None = None,
+        slot_values: dict[str, str] | None = None,
     ) -> Reply:
         """Answer a question (or a reply to a slot question) from the course.
+
+        `slot_values` (the CLI's `--slot NAME=VALUE`) set slots of the template outright.
 
         `trace`, when given, records the stages and reliability decisions for `/study trace`.
         """
@@ -218,20 +226,21 @@ class Assistant:
             course = self.course_for(incoming)
         with trace.stage("retrieval"):
             self._catalog.ensure_indexed(course)
-        ctx = _Context(incoming, text, course, trace=trace)
+        layout = clean_text(incoming.text).strip()
+        ctx = _Context(incoming, text, course, layout=layout, trace=trace)
         self._load_state(ctx)
 
         template, slots, question = forced, {}, text
+        extract = True  # read slots from the text (not when it only answered the bot's ask)
+        intent = self._intents.predict(text, layout)
+        trace.intent = intent.label
         if forced is None and ctx.pending and ctx.pending.course == course:
             pending_template = self.prompts.get(ctx.pending.template_id)
-            answering = ctx.pending.missing[0] if ctx.pending.missing else None
-            if _looks_like_slot_answer(text):
-                new = extract_slots(pending_template, text, answering=answering)
-                if any(name in new for name in ctx.pending.missing):
-                    template = pending_template
-                    slots = {**ctx.pending.slots, **new}
-                    question = ctx.pending.question
-
+            decision = decide(pending_template, ctx.pending, layout, intent)
+            trace.pending = decision.kind
+            if decision.kind != PendingDecision.NEW_QUESTION:
+                template, slots, question = pending_template, decision.slots, ctx.pending.question
+                extract = False
         retrieval_query = question
         with trace.stage("retrieval"):
             result = self._searcher.search(question, course)
@@ -242,17 +251,26 @@ class Assistant:
                 combined = self._searcher.search(f"{last} {text}", course)
                 if combined.best_similarity > result.best_similarity + 0.05:
                     retrieval_query, result = f"{last} {text}", combined
+        if template is None and intent.template_id:
+            template = self.prompts.template(intent.template_id)
+        if slot_values and template is None:
+            raise InputError("slot values need a template: name one, or ask for an analysis")
         concept = route_concept(retrieval_query, result.passages, result.in_scope)
-        if concept is None and template is not None:
-            concept = template.concept
+        if template is not None:
+            # The template names the concept: "what CAP trade-offs should a chat app make"
+            # may retrieve a passage on consistency, or none, but it asks for CAP.
+            concept = template.concept or concept
 
         if concept is None:
             reply = self._abstain(ctx, result.passages)
         else:
             passages = result.passages
-            if template is None and wants_template(text):
-                template = self.prompts.for_concept(concept)
-            fill = self._fill_template(ctx, template, slots, question) if template else None
+            overrides = template.values_from_form(slot_values or {}) if template else {}
+            fill = (
+                self._fill_template(ctx, template, slots, question, extract, overrides)
+                if template
+                else None
+            )
             reply = self._answer(ctx, question, concept, passages, fill, on_token)
         self._save_turns(ctx, reply)
         self._save_answer(ctx, reply)
@@ -307,16 +325,7 @@ class Assistant:
     ) -> Reply:
         """Fill a template from a form (one field per slot) and answer with it."""
         template = self.prompts.template(template_id)
-        slots: dict[str, Any] = {}
-        for slot in template.slots:
-            raw = values.get(slot.name) or ""
-            if slot.type == "list":
-                items = raw if isinstance(raw, list) else re.split(r"[\n,;]+", raw)
-                cleaned = [clean_text(i).strip(" -*") for i in items]
-                if kept := [i[:80] for i in cleaned if i][:15]:
-                    slots[slot.name] = kept
-            elif text := clean_text(str(raw)).strip()[:200]:
-                slots[slot.name] = text
+        slots = template.values_from_form(values)
         if missing := template.missing(slots):
             raise InputError(f"please fill in: {', '.join(m.replace('_', ' ') for m in missing)}")
         question = f"{template.title} for {slots.get('system', 'my system')}"
@@ -338,23 +347,31 @@ class Assistant:
         return reply
 
     def _fill_template(
-        self, ctx: _Context, template: PromptTemplate, slots: dict[str, Any], question: str
+        self,
+        ctx: _Context,
+        template: PromptTemplate,
+        slots: dict[str, Any],
+        question: str,
+        extract: bool = True,
+        overrides: dict[str, Any] | None = None,
     ) -> TemplateFill:
-        found = extract_slots(template, ctx.text)
-        if self.llm and (template.missing({**slots, **found})):
+        found = extract_slots(template, ctx.layout or ctx.text) if extract else {}
+        if extract and self.llm:
+            # The model reads the slots first (structured output); where it fails, times
+            # out or its breaker is open, the local extractor's reading stands.
             try:
                 with ctx.trace.stage("llm"):
-                    found = {**self.llm.extract_slots(template, ctx.text), **found}
-            except Exception as exc:  # rules already ran; the model is a bonus
+                    found = {**found, **self.llm.extract_slots(template, ctx.layout or ctx.text)}
+            except Exception as exc:
                 logger.info("LLM slot extraction skipped: %s", exc)
-        slots = {**slots, **found}
+        slots = {**slots, **found, **(overrides or {})}
         slots = {s.name: slots[s.name] for s in template.slots if slots.get(s.name)}
+        if any(isinstance(v, list) and len(v) >= MAX_ITEMS for v in slots.values()):
+            ctx.notes.append(f"Long lists are capped: I kept the first {MAX_ITEMS} items of each.")
         missing = template.missing(slots)
         prompt = None if missing else template.render(slots)
-        pending = (
-            PendingTemplate(template.id, slots, missing, question, ctx.course) if missing else None
-        )
-        self._save_pending(ctx, pending)
+        # Kept when complete too, so "no, the system is a hotel chain" can still correct it.
+        self._save_pending(ctx, PendingTemplate(template.id, slots, missing, question, ctx.course))
         return TemplateFill(template.id, slots, missing, prompt)
 
     def _abstain(self, ctx: _Context, passages: list[Passage]) -> Reply:
@@ -426,15 +443,23 @@ class Assistant:
         template = self.prompts.get(fill.id)
         system = fill.slots.get("system")
         target = f" for **{system}**" if system else ""
+        # What was understood, so a wrong reading is seen (and corrected) before it is used.
+        understood = " · ".join(
+            f"**{name.replace('_', ' ').capitalize()}:** "
+            + (", ".join(value) if isinstance(value, list) else str(value))
+            for name, value in fill.slots.items()
+        )
+        heard = f"Understood: {understood}\n\n" if understood else ""
         if fill.missing:
             asks = "\n".join(
                 f"- **{name.replace('_', ' ')}**: {template.slot(name).question}"
                 for name in fill.missing
             )
-            return f"To fill the *{template.title}* prompt{target}, I still need:\n{asks}"
+            return f"{heard}To fill the *{template.title}* prompt{target}, I still need:\n{asks}"
         return (
-            f"Here is the *{template.title}* prompt filled in{target}. "
-            f"Paste it into any AI assistant:\n\n```text\n{fill.prompt}```"
+            f"{heard}Here is the *{template.title}* prompt filled in{target}. "
+            "Paste it into any AI assistant (to change something, say so, "
+            f'e.g. "no, the system is ..."):\n\n```text\n{fill.prompt}```'
         )
 
     def _followups(
@@ -455,11 +480,6 @@ class Assistant:
         # Headings come from course files too: they must not ping or embed either.
         reply.citations = [safe_text(c) for c in reply.citations]
         return reply
-
-
-def _looks_like_slot_answer(text: str) -> bool:
-    """A reply to "which data types?" rather than a new question."""
-    return "?" not in text and len(text.split()) <= 60
 
 
 def _without_slots(question: str, fill: TemplateFill | None) -> str:

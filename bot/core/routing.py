@@ -1,4 +1,4 @@
-"""Concept routing and template intent: which course concept a question is about."""
+"""Concept routing: which course concept a question is about."""
 
 from __future__ import annotations
 
@@ -68,17 +68,6 @@ _COMPILED = {
     for concept, terms in _TERMS.items()
 }
 
-# A request to apply a concept to a system rather than explain it.
-_APPLY = re.compile(
-    r"\b(analy[sz]e|analysis|design|plan|architect|apply|evaluate|assess|propose|map)\b"
-    r"|\bwhat('s| is| should be)? (the|our|my|a) [\w -]{0,40}"
-    r"(strategy|model|plan|design|architecture|configuration|setup|approach) for\b"
-    r"|\bhow (should|would|do|can) (we|i) [\w ,-]{0,60}\b(for|in) (our|my|a|an|the)\b"
-    r"|\bhelp me (with|design|plan|choose)\b"
-    r"|\b(data types?|services?|operations|entities|dependencies)\s*(:|are|is|include)",
-    re.IGNORECASE,
-)
-
 
 def keyword_scores(text: str) -> dict[str, float]:
     """How strongly the question's own words point at each concept."""
@@ -110,8 +99,3 @@ def route_concept(text: str, passages: Sequence[Passage], in_scope: bool) -> str
         if passage.chunk.concept:
             votes[passage.chunk.concept] += 2.0 * passage.score / (rank + 1)
     return max(votes, key=votes.__getitem__) if votes else None
-
-
-def wants_template(text: str) -> bool:
-    """Whether the question asks to analyse or design a system (not just to explain)."""
-    return bool(_APPLY.search(text))

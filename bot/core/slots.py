@@ -1,122 +1,188 @@
-"""Rule-based slot extraction: pull a system, lists and call dependencies out of free text."""
+"""Slot extraction for every template: labelled lines, prose lists, the system and its calls."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
+from bot.core.calls import dependencies
+from bot.core.lists import ARTICLE as _ARTICLE
+from bot.core.lists import MAX_ITEMS, clean_item, looks_like_events, split_list
+from bot.core.system_name import clean_system, find_system
 from bot.templates import PromptTemplate
 
-MAX_ITEMS = 15
-MAX_ITEM_CHARS = 80
+_PROSE_LIST_SLOT = ("data_types", "operations", "entities", "services")
 
-# Words that introduce each slot's values, e.g. "Data types: a, b and c".
+# Label words for each slot, as students write them ("Data:", "Ops -", "Calls:").
 _LABELS = {
-    "data_types": r"data[ _-]?types?|kinds? of data|types? of data",
-    "services": r"(?:micro)?services?(?! calls?)",
-    "dependencies": r"dependenc(?:y|ies)|call graph",
-    "operations": r"operations?|reads and writes",
-    "entities": r"entit(?:y|ies)|(?:main )?objects",
-    "events": r"events?",
+    "system": r"system|app|application|product|project|platform|context|use case|domain",
+    "data_types": r"data(?:[ _-]?types?)?|kinds? of data|types? of data|data we (?:store|keep)|"
+    r"stored data|records|information|info",
+    "operations": r"ops|operations?|reads?(?: (?:and|&|/) writes?)?|writes?|actions|"
+    r"endpoints|use cases|features|queries|requests",
+    "entities": r"entit(?:y|ies)|(?:main |domain |core )?objects|(?:main )?things|models|nouns|"
+    r"aggregates|tables|resources|domain|core data|tracks|keeps track of|things it tracks",
+    "events": r"events?|things that happen|happenings|triggers|domain events",
+    "services": r"(?:micro)?services?|components|parts|pieces|modules|systems|deps|"
+    r"dependencies|downstreams?|integrations",
+    "dependencies": r"calls|call graph|dependenc(?:y|ies)|deps|flows?|talks to|connections|"
+    r"call chain|wiring",
 }
-_ALL_LABELS = "|".join(f"(?:{p})" for p in _LABELS.values())
-_LABEL_VALUE = (
-    r"(?:\s+(?:are|is|include|includes|would be)\s+|\s*[:=]\s*|\s+-\s+)"
-    r"(?P<value>.+?)(?=\.\s|\.$|[?!\n]|$|\s(?:{}){})"
-)
-_LIST_SPLIT = re.compile(
-    r"\s*(?:,|;|\band\b|&|\bplus\b|\bas well as\b|/|\n|\u2022)\s*", re.IGNORECASE
-)
-_LEADING_FILLER = re.compile(
-    r"^(?:also|then|maybe|like|e\.g\.|i\.e\.|the|a|an|some|our|my)\s+", re.I
-)
-
-_SYSTEM_PATTERNS = [
-    # "for a ride-sharing app", "for our checkout service"
-    re.compile(
-        r"\b(?:for|of|in|on)\s+"
-        r"(?P<system>(?:a|an|the|our|my|this|their)\s+[\w'&-]+(?:\s+[\w'&-]+){0,5}?)"
-        r"(?=\s*(?:[.,;:?!()]|$)|\s+-\s|\s+(?:the\s+|its\s+)?(?:with|where|that|which|who|data|services|"
-        r"operations|entities|events|dependencies|using|in which|to|so|when|if|and|calls?)\b)",
-        re.IGNORECASE,
-    ),
-    # "our checkout service calls ...", "my chat app"
-    re.compile(
-        r"\b(?P<system>(?:our|my)\s+[\w'&-]+(?:\s+[\w'&-]+){0,3}?\s+"
-        r"(?:app|application|service|system|platform|site|website|api|backend|product|game|"
-        r"store|shop|marketplace|bank|startup|tool|gateway|server|cluster|pipeline|engine))\b",
-        re.IGNORECASE,
-    ),
-]
-_NOT_A_SYSTEM = re.compile(
-    r"^(?:(?:a|an|the|our|my|this|their)\s+)?(?:partition|network partition|example|instance|"
-    r"me|us|it|this|that|interview|failure|system|data types?|services?|operations|entities|"
-    r"events)$",
+_LABEL_LINE = re.compile(
+    r"^\s*(?:[-*\u2022>]+\s*)?[*_`]*(?P<label>[a-z][a-z /&_'-]{1,30}?)[*_`]*\s*"
+    r"(?:[:=\u2013\u2014]|\s-\s)\s*(?P<value>.*)$",
     re.IGNORECASE,
 )
-_CALLS = re.compile(
-    r"(?P<caller>\b[\w-]+(?:\s+[\w-]+){0,2}?)\s+(?:service\s+)?"
-    r"(?:calls|depends on|talks to|invokes|sends requests to|uses)\s+(?P<callees>[^.;?!\n]+)",
+_BULLET = re.compile(r"^\s*(?:[-*\u2022\u25e6+>]|\d+[.)]|[a-z][.)])\s+(?P<item>.+)$", re.I)
+_INLINE_LABELS = (
+    r"data[ _-]?types?|kinds? of data|types? of data|data|operations|ops|reads and writes|"
+    r"entities|main objects|main things|events|services|microservices|components|"
+    r"dependencies|calls"
+)
+_INLINE_LABEL = re.compile(
+    rf"\b(?P<label>{_INLINE_LABELS})"
+    r"(?:\s+(?:are|is|r|include|includes|would be|will be|could be)\s*:?\s*"
+    r"(?:basically\s+|mainly\s+|mostly\s+|just\s+)?|\s*[:=]\s*|\s+-\s+)"
+    rf"(?P<value>[^.?!\n;]+(?:;(?!\s*(?:{_INLINE_LABELS})\b)[^.?!\n;]+)*)",
     re.IGNORECASE,
 )
-_ARROW = re.compile(r"(?P<a>[\w-]+(?:\s[\w-]+)?)\s*(?:->|\u2192|=>)\s*(?P<b>[\w-]+(?:\s[\w-]+)?)")
-_CALLER_FILLER = re.compile(
-    r"^(?:and|the|our|my|a|an|then|which|that|where|while|so)\s+", re.IGNORECASE
-)
+_INLINE_SLOT = {
+    "data": "data_types",
+    "kind": "data_types",
+    "type": "data_types",
+    "oper": "operations",
+    "ops": "operations",
+    "read": "operations",
+    "enti": "entities",
+    "main": "entities",  # "main objects", "main things"
+    "even": "events",
+    "serv": "services",
+    "micr": "services",
+    "comp": "services",
+    "depe": "dependencies",
+    "call": "dependencies",
+}
+# -- labelled lists and prose lists ------------------------------------------------------------
 
 
-def split_list(text: str) -> list[str]:
-    """Split "a, b and c" into items, trimmed, de-duplicated, capped."""
-    items: list[str] = []
-    for raw in _LIST_SPLIT.split(text):
-        item = raw.strip(" \t'\"`*_.:-()[]")
-        while (stripped := _LEADING_FILLER.sub("", item)) != item:
-            item = stripped
-        if item and item.lower() not in {i.lower() for i in items}:
-            items.append(item[:MAX_ITEM_CHARS])
-    return items[:MAX_ITEMS]
+_LABEL_KEYWORDS = {  # a longer label naming its slot: "Core entities", "Events emitted today"
+    "dependencies": r"calls|dependencies",
+    "events": r"events",
+    "entities": r"entities",
+    "operations": r"operations|ops",
+    "data_types": r"data types|data",
+    "services": r"services|components",
+}
 
 
-def find_system(text: str) -> str | None:
-    """The system the student names, e.g. "ride-sharing app"."""
-    for pattern in _SYSTEM_PATTERNS:
-        for match in pattern.finditer(text):
-            system = match.group("system").strip(" '\"")
-            system = re.sub(r"\s+(?:service|services)$", " service", system)
-            if system and not _NOT_A_SYSTEM.match(system) and len(system) <= MAX_ITEM_CHARS:
-                return system
+def _slot_of_label(label: str) -> str | None:
+    label = " ".join(label.lower().replace("_", " ").split())
+    for slot in ("system", "dependencies", "events", "entities", "operations", "data_types"):
+        if re.fullmatch(rf"(?:{_LABELS[slot]})", label):
+            return slot
+    if re.fullmatch(rf"(?:{_LABELS['services']})", label):
+        return "services"
+    # "Events for my library system - ..." is a request, not a label.
+    if len(label.split()) <= 5 and not re.search(r"\b(?:for|of|in) (?:my|our|a|an|the)\b", label):
+        for slot, keywords in _LABEL_KEYWORDS.items():
+            if re.search(rf"\b(?:{keywords})\b", label):
+                return slot
     return None
 
 
-def _labelled(text: str, slot: str) -> list[str] | None:
-    label = _LABELS.get(slot)
-    if not label:
-        return None
-    pattern = re.compile(
-        rf"\b(?:{label})\b" + _LABEL_VALUE.format(_ALL_LABELS, r"\b\s*(?:are\b|:|include|-\s)"),
-        re.IGNORECASE,
-    )
-    match = pattern.search(text)
-    return split_list(match.group("value")) if match else None
+def _labelled_lines(text: str) -> dict[str, str]:
+    """Slot -> raw value for "Label: value" lines; bullets under an empty label join it."""
+    found: dict[str, str] = {}
+    current: str | None = None
+    # A label may also open a sentence inside a paragraph: "... platform. Entities: a, b."
+    for line in re.split(r"\n|(?<=[.!?])\s+(?=[A-Z*])", text):
+        label = _LABEL_LINE.match(line)
+        slot = _slot_of_label(label.group("label")) if label else None
+        if label and slot:
+            current = slot
+            value = re.split(r"(?<=[.!?])\s+(?=[A-Z])", label.group("value").strip())[0]
+            found[slot] = f"{found[slot]}\n{value}" if slot in found and value else value
+        elif current and (bullet := _BULLET.match(line)):
+            found[current] = f"{found.get(current, '')}\n{bullet.group('item')}".strip()
+        elif line.strip():
+            current = None
+    return {slot: value for slot, value in found.items() if value.strip()}
 
 
-def _dependencies(text: str) -> tuple[list[str], list[str]]:
-    """Calls as "caller -> callee" lines, and every service they mention."""
-    calls: list[str] = []
-    services: list[str] = []
-    for match in _ARROW.finditer(text):
-        caller = split_list(_CALLER_FILLER.sub("", match.group("a")))[-1:]
-        callee = split_list(match.group("b"))[:1]
-        if caller and callee:
-            calls.append(f"{caller[0]} -> {callee[0]}")
-            services += [caller[0], callee[0]]
-    for match in _CALLS.finditer(text):
-        caller = _CALLER_FILLER.sub("", match.group("caller").strip())
-        caller = re.sub(r"\s+service$", "", caller, flags=re.IGNORECASE)
-        for callee in split_list(match.group("callees")):
-            calls.append(f"{caller} -> {callee}")
-            services += [caller, callee]
-    return list(dict.fromkeys(calls)), list(dict.fromkeys(services))
+def labelled_slots(text: str) -> set[str]:
+    """The slots a message names with a label ("System: ...", "the data types are ...")."""
+    return set(_labelled_lines(text)) | set(_inline_labels(text))
+
+
+def _inline_labels(text: str) -> dict[str, str]:
+    """Labels inside a sentence: "the data types are A, B and C", "services: a, b"."""
+    found: dict[str, str] = {}
+    for match in _INLINE_LABEL.finditer(text):
+        slot = _INLINE_SLOT[match.group("label").lower()[:4]]
+        found.setdefault(slot, match.group("value"))
+    return found
+
+
+_PROSE_CUES = re.compile(
+    r"\b(?:with|such as|like|think|including|includes|include|handles?|handling|stores?|storing|"
+    r"tracks?|tracking|keeps? track of|manages?|consists? of|made (?:up )?of|covering|"
+    r"has|have|involving|involves|e\.g\.|namely|featuring|supports?|offers?|"
+    r"(?:main|key|important|core) ones (?:are|r)|"
+    r"(?:users?|customers?|agents?|readers?|buyers?|sellers?|people|players?|members?|"
+    r"students?|admins?|moderators?|drivers?|riders?|guests?|hosts?|staff|teachers?|"
+    r"patients?) (?:can|could|will|may|should be able to|need to|want to)|"
+    r"(?:does|do|needs to do|lets users|lets people|allows users to|users can))\s*:?\s+"
+    r"(?P<value>[^.?!\n]+)",
+    re.IGNORECASE,
+)
+_BARE_LIST = re.compile(r"(?:^|:\s*)(?P<value>[^.?!\n:]*,[^.?!\n:]*\b(?:and|&|or)\b[^.?!\n:]+)")
+
+
+_COLON_LIST = re.compile(
+    r"(?:[:\u2013\u2014]|\s-)\s+(?P<value>[^.?!\n:]*(?:,|\band\b|&)[^.?!\n:]+)", re.IGNORECASE
+)
+
+
+_SUBJECT_VERB = re.compile(
+    r"^.*\b(?:can|could|is|are|sends?|stores?|saves?|is saving|keeps?|tracks?|handles?|holds?)\s+",
+    re.IGNORECASE,
+)
+
+
+def _without_subject(items: list[str]) -> list[str]:
+    """The first item without its subject: "our system is saving truck GPS positions"."""
+    if items and len(items[0].split()) > 3 and (head := _SUBJECT_VERB.match(items[0])):
+        return [items[0][head.end() :], *items[1:]]
+    return items
+
+
+def _prose_lists(text: str) -> Iterator[list[str]]:
+    """Lists in prose, in order of trust: after a colon, after a cue word, then bare ones."""
+    for match in _COLON_LIST.finditer(text):
+        if len(items := split_list(match.group("value"))) >= 2:
+            yield _without_subject(items)
+    for match in _PROSE_CUES.finditer(text):
+        value = re.split(
+            rf"\s+(?:for|in|so|to|where|which|that|because|when|during|but)\s+(?:{_ARTICLE}\s+)?",
+            match.group("value"),
+            maxsplit=1,
+        )[0]
+        if len(items := split_list(value)) >= 2:
+            yield _without_subject(items)
+    for match in _BARE_LIST.finditer(text):
+        if len(items := split_list(match.group("value"))) >= 3:
+            yield _without_subject(items)
+
+
+def _bullets(text: str) -> list[str]:
+    items = [
+        clean_item(m.group("item")) for line in text.splitlines() if (m := _BULLET.match(line))
+    ]
+    return split_list("\n".join(i for i in items if not _LABEL_LINE.match(i)))
+
+
+# -- all together ------------------------------------------------------------------------------
 
 
 def extract_slots(
@@ -127,33 +193,86 @@ def extract_slots(
     `answering` names the slot the bot just asked for, so an unlabelled reply
     like "messages, presence and read receipts" fills it.
     """
+    names = [s.name for s in template.slots]
     values: dict[str, Any] = {}
-    names = {s.name for s in template.slots}
-    if "system" in names and (system := find_system(text)):
-        values["system"] = system
+    lines = _labelled_lines(text)
+    inline = _inline_labels(text)
+    if answering == "system" and not lines:
+        values.update(_answer_to(template, answering, text))
+    if "system" in names and "system" not in values:
+        system = clean_system(lines["system"]) if "system" in lines else None
+        if system := system or find_system(text):
+            values["system"] = system
+    if system := values.get("system"):
+        # "... follow a user for a twitter clone": the system is not part of any item.
+        end = r"(?=\s*(?:[.,;?!\n]|$))"
+        text = re.sub(rf"\s+(?:for|of|in)\s+{re.escape(system)}{end}", "", text, flags=re.I)
+        lines, inline = _labelled_lines(text), _inline_labels(text)
     if "dependencies" in names:
-        calls, services = _dependencies(text)
+        calls, services = dependencies(
+            "\n".join(v for k, v in lines.items() if k == "dependencies") or text,
+            values.get("system"),
+        )
         if calls:
             values["dependencies"] = calls
             if "services" in names:
                 values["services"] = services
-    for slot in template.slots:
-        if slot.type == "list" and (items := _labelled(text, slot.name)):
-            values[slot.name] = items
-    if system := values.get("system"):
-        # "... follow a user for a twitter clone": the system is not part of the item.
-        tail = re.compile(rf"\s+(?:for|of|in)\s+{re.escape(system)}$", re.IGNORECASE)
-        for name, value in values.items():
-            if isinstance(value, list):
-                values[name] = [tail.sub("", item) for item in value]
+    for name in names:
+        if name == "system" or name == "dependencies":
+            continue
+        raw = lines.get(name) or inline.get(name)
+        if raw and (items := split_list(raw)):
+            values[name] = items
+    prose = next((n for n in _PROSE_LIST_SLOT if n in names), None)
+    if prose and prose not in values:
+        candidates = [_bullets(text)] if not lines else []
+        for items in [*candidates, *_prose_lists(text)]:
+            if not items:
+                continue
+            if "events" in names and looks_like_events(items):
+                values.setdefault("events", items)  # "order placed, payment failed"
+            elif prose not in values:
+                values[prose] = items
+    if values.get(prose) and "events" in names and looks_like_events(values[prose]):
+        values.setdefault("events", values.pop(prose))
+    if "services" in lines and "dependencies" in values:
+        _named_as_listed(values, split_list(lines["services"]))
     if answering and answering not in values:
-        slot = template.slot(answering)
-        reply = text.strip()
-        if slot.type == "list":
-            if items := split_list(reply):
-                values[answering] = items
-        elif len(reply.split()) <= 12:
-            values[answering] = re.sub(
-                r"^(?:it'?s|it is|a|an|the|our|my)\s+", "", reply, flags=re.I
-            )
+        values.update(_answer_to(template, answering, text))
     return values
+
+
+def _named_as_listed(values: dict[str, Any], listed: list[str]) -> None:
+    """Calls name services as the "Services:" line does ("the orders service" is "orders")."""
+    by_stem = {
+        re.sub(r"\s+(?:service|api)$", "", name, flags=re.I).lower(): name for name in listed
+    }
+
+    def named(name: str) -> str:
+        return by_stem.get(re.sub(r"\s+(?:service|api)$", "", name, flags=re.I).lower(), name)
+
+    calls = [
+        " -> ".join(named(side) for side in call.split(" -> ")) for call in values["dependencies"]
+    ]
+    values["dependencies"] = list(dict.fromkeys(calls))
+    called = [named(side) for call in calls for side in call.split(" -> ")]
+    values["services"] = list(dict.fromkeys([*listed, *called]))[:MAX_ITEMS]
+
+
+def _answer_to(template: PromptTemplate, answering: str, text: str) -> dict[str, Any]:
+    """An unlabelled reply to the slot the bot asked for."""
+    slot = template.slot(answering)
+    reply = text.strip()
+    if slot.type == "list":
+        items = _bullets(reply) or split_list(reply)
+        return {answering: items} if items else {}
+    if len(reply.split()) <= 12:
+        value = re.sub(
+            r"^(?:(?:it'?s|it is|this is|that'?s|that is)\s+)?(?:a|an|the|our|my)\s+",
+            "",
+            reply,
+            flags=re.I,
+        )
+        if value := clean_system(value):
+            return {answering: value}
+    return {}

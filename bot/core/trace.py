@@ -55,6 +55,8 @@ class Trace:
     mode: str | None = None  # "llm" | "extractive"
     concept: str | None = None
     in_scope: bool | None = None
+    intent: str | None = None  # "explain" or the template the question asked for
+    pending: str | None = None  # what a message did to a pending template, if one was open
     state_ok: bool = True  # Redis reachable for conversation state
     # Checks that went ahead without Redis: "duplicate check", "rate limit".
     skipped: list[str] = field(default_factory=list)

@@ -41,13 +41,13 @@ class LoopbackServer:
         """Run a coroutine on the loop and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(20)
 
-    def serve(self, app: web.Application) -> int:
-        """Serve `app` on 127.0.0.1 and a free port; returns the port."""
+    def serve(self, app: web.Application, port: int = 0) -> int:
+        """Serve `app` on 127.0.0.1 and `port` (0: a free one); returns the port."""
         runner = web.AppRunner(app)
 
         async def start() -> int:
             await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            site = web.TCPSite(runner, "127.0.0.1", port)
             await site.start()
             return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 

@@ -76,8 +76,9 @@ class SlackAPIStub:
         app.router.add_post("/upload/{file}", self._upload)
         return app
 
-    def start(self) -> SlackAPIStub:
-        self.port = self._server.serve(self.application())
+    def start(self, port: int = 0) -> SlackAPIStub:
+        """Serve on `port` (0: a free one); the same port again brings a stopped API back."""
+        self.port = self._server.serve(self.application(), port)
         return self
 
     def stop(self) -> None:

@@ -1,8 +1,7 @@
-"""Event dedupe and per-user rate limits, shared by every adapter and replica through Redis.
+"""Event dedupe and per-user rate limits, shared by every adapter and replica through Redis."""
 
-Both fail open: while Redis is unreachable a question goes ahead without them (AP). A
-platform's retry during the outage may then be answered twice; that is the trade-off.
-"""
+# Both fail open: while Redis is unreachable a question goes ahead without them (AP). A
+# platform's retry during the outage may then be answered twice; that is the trade-off.
 
 from __future__ import annotations
 

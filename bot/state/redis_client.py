@@ -46,7 +46,8 @@ class GuardedRetry(Retry):
 
     A call that fails after its retries opens the breaker: until it half-opens, every call
     raises ConnectionError at once, so a dead Redis costs a question one timeout rather than
-    one per key it reads. The half-open probe tries once, without retries.
+    one per key it reads. The half-open probe keeps its retries: the pooled connections from
+    before the outage are dead, and the retry is what reconnects.
     """
 
     def __init__(self, breaker: Breaker, retries: int) -> None:
@@ -62,14 +63,8 @@ class GuardedRetry(Retry):
     def call_with_retry(self, do: Any, fail: Any) -> Any:
         """Fail fast while the breaker is open; count a failure after the last retry."""
         try:
-            with self.breaker.attempt() as probe:
-                if not probe:
-                    return super().call_with_retry(do, fail)
-                try:
-                    return do()
-                except self._supported_errors as error:
-                    fail(error)
-                    raise
+            with self.breaker.attempt():
+                return super().call_with_retry(do, fail)
         except BreakerOpenError as exc:
             raise RedisConnectionError(f"Redis is unreachable ({exc})") from None
 

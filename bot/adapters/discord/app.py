@@ -15,13 +15,14 @@ from discord import app_commands
 
 from bot.adapters.bulkheads import Bulkheads
 from bot.adapters.discord import translate
-from bot.adapters.failures import failure_of, handoff, tell_quietly
+from bot.adapters.failures import failure_of, handoff, tell_quietly, watch_orphans
 from bot.config import DiscordSettings
 from bot.core.errors import InputError
 from bot.core.models import Address, Incoming, Reply
 from bot.core.trace import Trace
 from bot.health import Health, drain, start_server, stop_event
 from bot.logs import bind_request
+from bot.state.inflight import Placeholder
 
 logger = logging.getLogger(__name__)
 
@@ -126,13 +127,25 @@ class StudyClient(discord.AutoShardedClient):
         try:
             async with self:
                 client = asyncio.create_task(self.start(token), name="studybot: discord client")
+                watch = asyncio.create_task(
+                    watch_orphans(
+                        self.container.inflight,
+                        "discord",
+                        self.quick,
+                        self._tell_orphan,
+                        lambda: self.draining,
+                    ),
+                    name="studybot: orphan watch",
+                )
                 stopped = asyncio.create_task(stop.wait())
                 await asyncio.wait({client, stopped}, return_when=asyncio.FIRST_COMPLETED)
                 if client.done():  # it failed (bad token, no gateway) or was closed
                     stopped.cancel()
+                    watch.cancel()
                     client.result()
                     return True
                 health.draining = self.draining = True
+                watch.cancel()
                 deadline = asyncio.get_running_loop().time() + grace
                 logger.info("shutdown: finishing work in flight (at most %.0f s)", grace)
                 finished = await drain(deadline, _in_flight)
@@ -142,6 +155,11 @@ class StudyClient(discord.AutoShardedClient):
         finally:
             await runner.cleanup()
             self._bulkheads.shutdown()
+
+    async def _tell_orphan(self, orphan: Placeholder, text: str) -> None:
+        """Resolve the deferred interaction of a process that died, through its webhook."""
+        webhook = discord.Webhook.partial(int(orphan.tenant), orphan.ref, client=self)
+        await webhook.send(text)
 
     async def _on_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -318,7 +336,20 @@ async def _guarded(
     async def tell(message: str) -> None:
         await interaction.followup.send(message, ephemeral=ephemeral)
 
-    await handoff(work, tell, trace)
+    client: StudyClient = interaction.client  # type: ignore[assignment]
+    inflight = client.container.inflight
+    # The interaction's token (valid 15 minutes) lets another process resolve it if this dies.
+    record = await client.quick(
+        inflight.add,
+        "discord",
+        str(interaction.application_id),
+        str(interaction.channel_id),
+        interaction.token,
+    )
+    try:
+        await handoff(work, tell, trace)
+    finally:
+        await client.quick(inflight.done, record)
 
 
 class QuizChoice(

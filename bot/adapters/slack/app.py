@@ -18,11 +18,12 @@ from slack_bolt.async_app import AsyncApp, AsyncAssistant
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.bulkheads import Bulkheads, core_workers
-from bot.adapters.failures import failure_of, handoff, tell_quietly
+from bot.adapters.failures import handoff, note_failure, tell_quietly, watch_orphans
 from bot.adapters.slack import translate
 from bot.adapters.slack.middleware import reject_malformed
 from bot.config import SlackSettings
@@ -31,6 +32,7 @@ from bot.core.models import Address, Incoming
 from bot.core.trace import Trace
 from bot.health import Health, drain, other_tasks, serve_until_stopped, start_server, stop_event
 from bot.logs import bind_request
+from bot.state.inflight import Placeholder
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +67,16 @@ def _bound(trace: Trace) -> Trace:
 
 
 def web_client(settings: SlackSettings) -> AsyncWebClient:
-    """A Web API client that honours Retry-After on 429 and retries connection errors."""
+    """A Web API client that honours Retry-After on 429 and retries connection and 5xx errors."""
     return AsyncWebClient(
         token=settings.bot_token,
         base_url=settings.api_url,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=1),
+            # A 5xx from Slack is usually a blip: two tries more (with backoff) before the
+            # placeholder is given up on. chat.update is idempotent, chat.postMessage nearly.
+            AsyncServerErrorRetryHandler(max_retry_count=2),
         ],
     )
 
@@ -117,11 +122,13 @@ class SlackBot:
         client = self.app.client
         client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=client.timeout))
         health = Health(self.container.readiness)
+        watch = self._watch_orphans(health)
         try:
             finished = await serve_until_stopped(
                 self.web_app(health=health), host, port, health, grace
             )
         finally:
+            watch.cancel()
             await client.session.close()
         self._bulkheads.shutdown()
         return finished
@@ -141,14 +148,19 @@ class SlackBot:
         # Built inside the loop: its aiohttp session needs a running event loop.
         handler = AsyncSocketModeHandler(self.app, app_token)
         stop = stop_event()
+        watch = self._watch_orphans(health)
         try:
-            await handler.connect_async()
+            # Connecting retries for as long as Slack refuses the token: SIGTERM must still stop it.
+            connecting = asyncio.create_task(handler.connect_async())
             await stop.wait()
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
             deadline = asyncio.get_running_loop().time() + grace
             health.draining = True
             # Closing the socket stops new envelopes; bolt runs each listener as its own task
             # after the ack, so what is left on the loop afterwards is the work in flight.
             await handler.close_async()
+            watch.cancel()
             logger.info("shutdown: finishing work in flight (at most %.0f s)", grace)
             finished = await drain(deadline, other_tasks)
             logger.info("shutdown: done")
@@ -156,6 +168,19 @@ class SlackBot:
         finally:
             await runner.cleanup()
             self._bulkheads.shutdown()
+
+    def _watch_orphans(self, health: Health) -> asyncio.Task[None]:
+        """Resolve the placeholders of Slack processes that died (see `watch_orphans`)."""
+
+        async def tell(orphan: Placeholder, text: str) -> None:
+            await self.app.client.chat_update(channel=orphan.channel, ts=orphan.ref, text=text)
+
+        return asyncio.create_task(
+            watch_orphans(
+                self.container.inflight, "slack", self.quick, tell, lambda: health.draining
+            ),
+            name="studybot: orphan watch",
+        )
 
     # -- helpers ---------------------------------------------------------------
 
@@ -237,7 +262,14 @@ class SlackBot:
         async def tell(message: str) -> None:
             await update(translate.escape(message))
 
-        await handoff(work, tell, trace)
+        inflight = self.container.inflight
+        record = await self.quick(
+            inflight.add, "slack", address.tenant, address.channel, placeholder["ts"]
+        )
+        try:
+            await handoff(work, tell, trace)
+        finally:
+            await self.quick(inflight.done, record)
         await self._keep(address, incoming.user, trace)
 
     async def _first_time(self, body: dict[str, Any], trace: Trace) -> bool:
@@ -278,11 +310,12 @@ class SlackBot:
         @app.error
         async def on_error(error: Exception, body: dict[str, Any], client: AsyncWebClient) -> None:
             """Any listener that fails after its ack: the student gets a short private note."""
+            failure = note_failure(None, error)  # logged: a bug with its traceback
             channel, user = _where(body)
             if channel and user:
                 await tell_quietly(
                     lambda text: client.chat_postEphemeral(channel=channel, user=user, text=text),
-                    translate.escape(failure_of(error).message),
+                    translate.escape(failure.message),
                 )
 
         @app.event("app_mention")

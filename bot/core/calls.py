@@ -1,0 +1,90 @@
+"""Who calls whom: "A calls B and C", "A depends on B", arrows, and "it" meaning the system."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from bot.core.lists import ARTICLE as _ARTICLE
+from bot.core.lists import MAX_ITEMS, clean_item, split_list
+
+_CALL_VERBS = (  # "call", "use" and "need" alone are nouns too often ("the call graph")
+    r"calls|depends on|depend on|talks to|talk to|invokes|sends requests to|"
+    r"hits|queries|relies on|rely on|reaches out to|uses|connects to|posts to|pings|"
+    r"fetches from|reads from|writes to|goes to|fans out to|is calling|are calling"
+)
+_CALLS = re.compile(
+    rf"(?P<caller>\b[\w-]+(?:\s+[\w-]+){{0,3}}?)\s+(?:also\s+|then\s+|in turn\s+)?"
+    rf"(?:{_CALL_VERBS})\s+(?P<callees>[^.;?!\n]+)",
+    re.IGNORECASE,
+)
+_ONWARD = re.compile(rf"\s+(?:{_CALL_VERBS}|call)\s+", re.IGNORECASE)
+_ARROW = re.compile(r"\s*(?:->|\u2192|=>|-->|\u27f6)\s*")
+_PRONOUN = re.compile(r"^(?:it|this|that|this thing|the system|the app|the service)$", re.I)
+
+
+_FUNCTION_WORDS = re.compile(
+    rf"^(?:where|when|and|then|which|that|so|while|also|with|for|in|of|to|is|are|first|"
+    rf"{_ARTICLE})$",
+    re.IGNORECASE,
+)
+
+
+def _caller(raw: str) -> str:
+    """The service named just before a call: the last words after any function word."""
+    words = clean_item(raw).split()[-4:]
+    for i in range(len(words) - 1, -1, -1):
+        if _FUNCTION_WORDS.match(words[i]):
+            words = words[i + 1 :]
+            break
+    return " ".join(words)
+
+
+def _short_name(system: str | None) -> str | None:
+    """The system as a caller: "our food ordering API" is "food ordering API"."""
+    if not system:
+        return None
+    return re.sub(rf"^{_ARTICLE}\s+", "", system, flags=re.IGNORECASE)
+
+
+def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
+    """Calls as "caller -> callee", and every service they name (in order)."""
+    calls: list[str] = []
+    services: list[str] = []
+    me = _short_name(system)
+    for line in re.split(r"[\n;]|(?<=[.!?])\s+|,\s*(?=[\w -]+(?:->|\u2192|=>))", text):
+        parts = [clean_item(p) for p in _ARROW.split(line)]
+        if len(parts) < 2:
+            continue
+        for caller_raw, callee_raw in itertools.pairwise(parts):
+            caller = _caller(re.split(r",|;|\band\b", caller_raw)[-1])
+            for callee in split_list(callee_raw):
+                if caller:
+                    calls.append(f"{caller} -> {callee}")
+                    services += [caller, callee]
+    flat = _ARROW.sub(" -> ", re.sub(r"[*_`]+", "", text))
+    for match in _CALLS.finditer(flat):
+        caller = _caller(match.group("caller"))
+        if not caller:
+            continue
+        if _PRONOUN.match(caller) or (me and caller.lower() in {"we", "i", "us"}):
+            if not me:
+                continue
+            caller = me
+        elif caller.lower() in {"we", "i", "us", "everything", "everyone", "who", "what"}:
+            continue
+        callees = re.split(
+            r"\s+(?:for|to|when|so|because|which|that|while|if|but|on a|what|how|where|why|"
+            r"should|pls|please|can|could|would|do|does|is|are)\b\s*|\s+-\s+|\s+\d+[.)]\s",
+            match.group("callees"),
+            maxsplit=1,
+        )[0]
+        # "... the mailer, and the mailer calls SendGrid": the last callee calls on.
+        for segment in _ONWARD.split(callees):
+            called = [c for c in split_list(segment) if c.lower() != caller.lower()]
+            calls += [f"{caller} -> {callee}" for callee in called]
+            services += [caller, *called]
+            if not called:
+                break
+            caller = called[-1]
+    return list(dict.fromkeys(calls))[:MAX_ITEMS], list(dict.fromkeys(services))[:MAX_ITEMS]
