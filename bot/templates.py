@@ -82,6 +82,28 @@ class PromptTemplate:
                 slots[slot.name] = text
         return slots
 
+    def describe(self, slots: dict[str, Any], missing: list[str], prompt: str | None) -> str:
+        """What was understood, then what is still needed or the filled prompt (Markdown)."""
+        system = slots.get("system")
+        target = f" for **{system}**" if system else ""
+        # What was understood, so a wrong reading is seen (and corrected) before it is used.
+        understood = " · ".join(
+            f"**{name.replace('_', ' ').capitalize()}:** "
+            + (", ".join(value) if isinstance(value, list) else str(value))
+            for name, value in slots.items()
+        )
+        heard = f"Understood: {understood}\n\n" if understood else ""
+        if missing:
+            asks = "\n".join(
+                f"- **{name.replace('_', ' ')}**: {self.slot(name).question}" for name in missing
+            )
+            return f"{heard}To fill the *{self.title}* prompt{target}, I still need:\n{asks}"
+        return (
+            f"{heard}Here is the *{self.title}* prompt filled in{target}. "
+            "Paste it into any AI assistant (to change something, say so, "
+            f'e.g. "no, the system is ..."):\n\n```text\n{prompt}```'
+        )
+
     def render(self, values: dict[str, Any]) -> str:
         """Fill the template; optional slots default to empty."""
         filled = {

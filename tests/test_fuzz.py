@@ -601,7 +601,7 @@ def test_discord_template_modal_submissions_with_any_values_are_answered(discord
         opened = discord_bot.command("template", template=template)
         [callback] = discord_bot.api.wait_for(f"/interactions/{opened['id']}/")
         # discord.py files the modal only once the stand-in has answered: submit after that.
-        modals, deadline = discord_bot.client._connection._view_store._modals, time.monotonic() + 5
+        modals, deadline = discord_bot.client._connection._view_store._modals, time.monotonic() + 15
         while callback["data"]["custom_id"] not in modals:
             assert time.monotonic() < deadline, "the modal was never filed"
             time.sleep(0.01)

@@ -576,6 +576,21 @@ def test_the_assistant_surface_suggests_prompts_and_answers_with_a_status(slack)
     assert answer["thread_ts"] == "40.1" and "quorum" in json.dumps(answer).lower()
 
 
+def test_edit_opens_the_template_form_prefilled_with_what_was_understood(slack):
+    text = "CAP trade-offs for a bike rental app. Data: bikes, rentals"
+    slack.event(mention(text, ts="300.1"), event_id="EvEdit")
+    [update] = slack.api.wait_for("chat.update")
+    assert "Understood: *System:* a bike rental app" in json.dumps(update)
+    [edit] = [e for b in blocks_of(update) if b["type"] == "actions" for e in b["elements"]
+              if e["action_id"] == "edit_template"]  # fmt: skip
+    slack.action("edit_template", edit["value"], message={"ts": "300.2", "thread_ts": "300.1"})
+    [modal] = slack.api.wait_for("views.open")
+    view = json.loads(modal["view"]) if isinstance(modal["view"], str) else modal["view"]
+    initial = {b["block_id"]: b["element"].get("initial_value") for b in view["blocks"]}
+    assert initial == {"system": "a bike rental app", "data_types": "bikes\nrentals"}
+    assert json.loads(view["private_metadata"])["thread"] == "300.1"
+
+
 def test_open_prompt_modal_and_not_helpful_reason(slack):
     slack.event(
         mention("Analyze the CAP trade-offs for a chat app. Data types: messages"), event_id="EvOp"

@@ -155,6 +155,13 @@ class Assistant:
 
     # -- conversation ----------------------------------------------------------
 
+    def understood(self, incoming: Incoming) -> PendingTemplate | None:
+        """The template fill of the student's thread (for an Edit form), if there is one."""
+        try:
+            return self._conversations.load(*self._thread_key(incoming))[1]
+        except RedisError as exc:
+            raise StateUnavailableError("the conversation is unreachable right now") from exc
+
     def reset(self, incoming: Incoming) -> None:
         """Forget a thread's history and pending template."""
         self._conversations.reset(*self._thread_key(incoming))
@@ -424,7 +431,9 @@ class Assistant:
                 body = " ".join(self._selector.select(_without_slots(question, fill), passages))
         sections = [body]
         if fill:
-            sections.append(self._template_text(fill))
+            sections.append(
+                self.prompts.get(fill.id).describe(fill.slots, fill.missing, fill.prompt)
+            )
         reply = Reply(
             answer="\n\n".join(s for s in sections if s),
             mode=mode,
@@ -438,29 +447,6 @@ class Assistant:
             body=body,
         )
         return self._finish(reply)
-
-    def _template_text(self, fill: TemplateFill) -> str:
-        template = self.prompts.get(fill.id)
-        system = fill.slots.get("system")
-        target = f" for **{system}**" if system else ""
-        # What was understood, so a wrong reading is seen (and corrected) before it is used.
-        understood = " · ".join(
-            f"**{name.replace('_', ' ').capitalize()}:** "
-            + (", ".join(value) if isinstance(value, list) else str(value))
-            for name, value in fill.slots.items()
-        )
-        heard = f"Understood: {understood}\n\n" if understood else ""
-        if fill.missing:
-            asks = "\n".join(
-                f"- **{name.replace('_', ' ')}**: {template.slot(name).question}"
-                for name in fill.missing
-            )
-            return f"{heard}To fill the *{template.title}* prompt{target}, I still need:\n{asks}"
-        return (
-            f"{heard}Here is the *{template.title}* prompt filled in{target}. "
-            "Paste it into any AI assistant (to change something, say so, "
-            f'e.g. "no, the system is ..."):\n\n```text\n{fill.prompt}```'
-        )
 
     def _followups(
         self, concept: str, passages: list[Passage], fill: TemplateFill | None

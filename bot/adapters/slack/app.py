@@ -501,6 +501,25 @@ class SlackBot:
                 client, body, self.container.quiz.rate, self._student(body), prompt_id, rating
             )
 
+        @app.action("edit_template")
+        async def on_edit_template(
+            ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+        ) -> None:
+            await ack()
+            message = body.get("message") or {}
+            thread = message.get("thread_ts") or message.get("ts") or "default"
+            incoming = Incoming(
+                Address("slack", body["team"]["id"], body["channel"]["id"]),
+                body["user"]["id"],
+                "edit",
+                thread,
+            )
+            template = self.container.assistant.prompts.template(action["value"])
+            fill = await self.quick(self.container.assistant.understood, incoming)
+            slots = fill.slots if fill and fill.template_id == template.id else {}
+            view = template_modal(template, slots, incoming.address.channel, thread)
+            await client.views_open(trigger_id=body["trigger_id"], view=view)
+
         @app.action("open_prompt")
         async def on_open_prompt(
             ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient

@@ -127,6 +127,8 @@ def render_reply(reply: Reply) -> tuple[str, list[dict[str, Any]]]:
             }
         )
     elements = [_button(f, f"followup_{i}", f) for i, f in enumerate(reply.followups[:3])]
+    if reply.template:  # correct what was understood in the template's form, prefilled
+        elements.insert(0, _button("Edit", "edit_template", reply.template.id))
     if reply.in_scope:
         if reply.concept:
             elements.append(_button("Quiz me on this", "quiz_on_this", reply.concept))
