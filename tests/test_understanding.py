@@ -10,6 +10,7 @@ import pytest
 from bot.core.intent import EXPLAIN, IntentClassifier, load_examples
 from bot.core.models import Address, Incoming, Reply
 from bot.core.slots import MAX_ITEMS
+from bot.core.trace import Trace, describe
 
 
 def ask(app, text: str, thread: str | None = None) -> Reply:
@@ -138,3 +139,15 @@ def test_when_the_model_fails_the_local_extractor_fills_the_slots(llm_app, stub)
         "system": "our movie theatres",
         "data_types": ["seats", "popcorn stock"],
     }
+
+
+def test_the_trace_says_how_a_template_request_was_read(app):
+    thread = uuid.uuid4().hex
+    for text, says in [
+        ("Can you do a CAP analysis for my chat app?", "fill the cap-analysis template"),
+        ("messages, presence and read receipts", "read as a slot answer"),
+    ]:
+        trace = Trace("test", "t")
+        incoming = Incoming(Address("test", "t1", "C1"), "U1", text, thread)
+        app.assistant.ask(incoming, trace=trace)
+        assert says in describe(trace)

@@ -161,6 +161,10 @@ def describe(trace: Trace, repeats: list[Trace] | None = None) -> str:
             "• Redis: unreachable, so I answered without your history (answers stay available; "
             "quiz progress waits until Redis is back)."
         )
+    if trace.pending:
+        lines.append(f"• Open template: your message was read as a {trace.pending}.")
+    elif trace.intent and trace.intent != "explain":
+        lines.append(f"• Understood as a request to fill the {trace.intent} template.")
     if trace.model:
         lines += _model_lines(trace.model)
     if trace.fallback:
