@@ -175,10 +175,16 @@ def search(
 
 
 def _eval_templates(file: Path | None, course: str | None, as_json: bool) -> None:
-    from bot.templates_eval import TEMPLATE_EVAL_DIR, evaluate_files, render
+    from bot.templates_eval import TEMPLATE_EVAL_DIR, evaluate_files, load_cases, render
 
     files = [file] if file else sorted(TEMPLATE_EVAL_DIR.glob("*.jsonl"))
-    reports = evaluate_files(_container().assistant, files, _ready_course(course))
+    if missing := [f for f in files if not f.is_file()]:
+        raise InputError(f"no such eval file: {missing[0]}")
+    try:
+        cases = {f: load_cases(f) for f in files}
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    reports = evaluate_files(_container().assistant, cases, _ready_course(course))
     if as_json:
         _print_json([r.to_dict() for r in reports])
     else:

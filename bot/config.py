@@ -176,6 +176,9 @@ class Settings(BaseSettings):
     # On SIGTERM: stop taking work, finish what is in flight for at most this long, exit 0.
     # Keep it under the orchestrator's grace period (k8s terminationGracePeriodSeconds: 30).
     shutdown_grace_seconds: float = Field(default=25.0, ge=0)
+    # A serving process silent for this long is taken as dead, and another one tells the
+    # students whose answers it was writing to ask again (it sweeps every third of it).
+    heartbeat_seconds: float = Field(default=10.0, ge=1.0, le=300.0)
 
     @property
     def models_dir(self) -> Path:

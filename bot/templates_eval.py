@@ -196,9 +196,11 @@ def evaluate(assistant: Assistant, cases: list[Case], name: str, course: str) ->
     return report
 
 
-def evaluate_files(assistant: Assistant, files: list[Path], course: str) -> list[HalfReport]:
+def evaluate_files(
+    assistant: Assistant, cases: dict[Path, list[Case]], course: str
+) -> list[HalfReport]:
     """One report per file (the dev half and the test half)."""
-    return [evaluate(assistant, load_cases(path), path.name, course) for path in files]
+    return [evaluate(assistant, loaded, path.name, course) for path, loaded in cases.items()]
 
 
 def render(reports: list[HalfReport]) -> Table:

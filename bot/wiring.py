@@ -8,6 +8,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
     from bot.core.assistant import Assistant
     from bot.core.intent import IntentClassifier
+    from bot.core.slot_reader import SlotReader
     from bot.llm import LLMClient
     from bot.quiz.service import QuizService
     from bot.resilience import Breaker
@@ -302,6 +304,7 @@ class Container:
             feedback=self.feedback,
             traces=TraceLog(self.redis, keys),
             intents=self.intents,
+            slots=self.slot_reader,
             llm=self.llm,
         )
 
@@ -312,6 +315,22 @@ class Container:
 
         examples = load_examples(self.settings.prompts_dir / "intents.yaml")
         return IntentClassifier(examples, self._cached_embeddings, self.embedder.embed_query)
+
+    @cached_property
+    def slot_reader(self) -> SlotReader:
+        """Slots from a request: a CRF learned from prompts/slot-examples, the rules as hints."""
+        from bot.core.slot_reader import SlotReader
+        from bot.core.tagger import load_tagger_examples
+
+        examples = load_tagger_examples(self.settings.prompts_dir / "slot-examples")
+        reader = SlotReader(self.prompts, examples, self._cache_folders)
+        reader.prepare()  # trains once per example set, then loads from the cache folder
+        return reader
+
+    @property
+    def _cache_folders(self) -> list[Path]:
+        """Where derived artefacts go: beside the model (shared), else in the data dir."""
+        return [self.settings.models_dir / "cache", self.settings.data_dir / "cache"]
 
     def _cached_embeddings(self, texts: Sequence[str]) -> np.ndarray:
         """Embed fixed texts once per model and wording: the examples take seconds to embed.
@@ -333,14 +352,13 @@ class Container:
         digest = hashlib.sha256(f"{type(model).__name__}|{weights}".encode())
         digest.update("\n".join(texts).encode())
         name = f"embeddings-{digest.hexdigest()[:16]}.npy"
-        folders = [self.settings.models_dir / "cache", self.settings.data_dir / "cache"]
-        for folder in folders:
+        for folder in self._cache_folders:
             try:
                 return np.load(folder / name)
             except (OSError, ValueError):
                 continue
         vectors = model.embed(texts)
-        for folder in folders:
+        for folder in self._cache_folders:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
                 scratch = folder / f".{name}.{os.getpid()}.npy"
@@ -427,7 +445,7 @@ class Container:
         """Placeholders being answered, so a process that died has its students told."""
         from bot.state.inflight import InFlight
 
-        return InFlight(self.redis, self.keys)
+        return InFlight(self.redis, self.keys, self.settings.heartbeat_seconds)
 
     @cached_property
     def deduper(self) -> EventDeduper:

@@ -35,9 +35,13 @@ def _digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def _cache_root() -> Path:
+    return Path(os.environ.get("STUDYBOT_TEST_CACHE", Path.home() / ".cache" / "studybot-tests"))
+
+
 def _cached_copy(name: str, build: Callable[[Path], None], target: Path) -> Path:
     """`build` into the cache once per digest, then copy to `target` (tests may write there)."""
-    cache = Path(os.environ.get("STUDYBOT_TEST_CACHE", Path.home() / ".cache" / "studybot-tests"))
+    cache = _cache_root()
     built = cache / f"{name}-{_digest()}"
     if not built.exists():
         scratch = cache / f".{name}-{uuid.uuid4().hex}"
@@ -69,8 +73,23 @@ def one_model_load_per_path() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ONNX export (the real export path), built once per change of what it is built from."""
-    return _cached_copy("models", onnx_model_path, tmp_path_factory.mktemp("models"))
+    """The ONNX export (the real export path), built once per change of what it is built from.
+
+    What the bot derives on first use and keeps beside the model (the intent examples'
+    vectors, the trained slot tagger; each file named by a hash of what it comes from) is
+    kept in the test cache too, so a session computes it only after a change.
+    """
+    models = _cached_copy("models", onnx_model_path, tmp_path_factory.mktemp("models"))
+    derived = _cache_root() / "derived"
+    derived.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(derived, models / "cache", dirs_exist_ok=True)
+    container = Container(Settings(data_dir=tmp_path_factory.mktemp("derive"), models_path=models))
+    container.intents.memory_bytes()  # fits the classifier: embeds its examples
+    container.slot_reader.prepare()  # trains the tagger
+    for path in (models / "cache").iterdir():
+        if not (derived / path.name).exists():
+            shutil.copy2(path, derived)
+    return models
 
 
 @pytest.fixture

@@ -113,6 +113,7 @@ def test_first_search_on_an_empty_index_ingests_the_bundled_course(
     assert "First run" not in err
 
 
+@pytest.mark.slow  # waits on a breaker's rest, a process or the whole bot
 def test_eval_prints_all_three_modes(cli_env, capsys):
     code, out, _ = call(capsys, "eval", "--json")
     assert code == 0

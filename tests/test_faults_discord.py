@@ -626,7 +626,8 @@ def test_a_bot_killed_mid_answer_has_its_interaction_resolved_by_the_next(shared
     with OpenAIStub() as stub:
         stub.default = {"sleep": 60, "text": "never shown"}  # the answer is still in flight
         api = DiscordAPIStub().start()
-        env = {**llm_env(stub.base_url), "STUDYBOT_LLM_OPTIONS__TIMEOUT_SECONDS": "90"}
+        env = {**llm_env(stub.base_url), "STUDYBOT_LLM_OPTIONS__TIMEOUT_SECONDS": "90",
+               "STUDYBOT_HEARTBEAT_SECONDS": "3"}  # fmt: skip
         bot = Bot(shared_deps, api, tmp_path / "bot.log", **env)
         try:
             ask = bot.command("ask", "601", question=QUESTION)
@@ -637,7 +638,7 @@ def test_a_bot_killed_mid_answer_has_its_interaction_resolved_by_the_next(shared
             # The next process finds the dead one's interaction in the ledger and resolves it.
             [body] = api.wait_for(f"/webhooks/888/{ask['token']}", timeout=40)
             assert shown(body) == RESTARTING
-            time.sleep(3.5)  # one more sweep: the orphan was claimed once
+            time.sleep(2.5)  # two more sweeps: the orphan was claimed once
             assert len(bot.followups(ask)) == 1
         finally:
             bot.kill()

@@ -302,7 +302,8 @@ def test_a_bot_killed_mid_answer_has_its_placeholder_resolved_by_the_next(deps, 
     harness = SlackHarness.__new__(SlackHarness)
     harness.port, harness.api = free_port(), api
     llm = {"STUDYBOT_LLM": "openai:gpt-test", "OPENAI_BASE_URL": stub.base_url,
-           "OPENAI_API_KEY": API_KEY, "STUDYBOT_LLM_OPTIONS__TIMEOUT_SECONDS": "60"}  # fmt: skip
+           "OPENAI_API_KEY": API_KEY, "STUDYBOT_LLM_OPTIONS__TIMEOUT_SECONDS": "60",
+           "STUDYBOT_HEARTBEAT_SECONDS": "3"}  # fmt: skip
     deps.extra_env.update(llm)
     log = open(tmp_path / "bot.log", "wb")  # noqa: SIM115 - the bot writes to it across restarts
     process = start_bot(deps, api, harness.port, log)
@@ -314,11 +315,11 @@ def test_a_bot_killed_mid_answer_has_its_placeholder_resolved_by_the_next(deps, 
         process.send_signal(signal.SIGKILL)  # no grace, no goodbye: "Thinking…" is left behind
         process.wait(10)
         process = start_bot(deps, api, harness.port, log)
-        # Within the dead process's heartbeat (10 s) and a sweep (3 s), once.
+        # Within the dead process's heartbeat (3 s) and a sweep (1 s), once.
         [update] = api.wait_for("chat.update", timeout=60)
         assert update["ts"] == "1.000" and "restarting" in update["text"]
         assert placeholder["channel"] == update["channel"]
-        time.sleep(4)
+        time.sleep(2.5)  # two more sweeps
         assert len(api.of("chat.update")) == 1  # one sweeper told the student, once
     finally:
         process.terminate()

@@ -83,6 +83,7 @@ def test_http_500_falls_back_with_one_jittered_retry(llm_app, stub):
     assert trace.fallback == "the model returned an error (500)"
 
 
+@pytest.mark.slow  # waits on a breaker's rest, a process or the whole bot
 def test_breaker_opens_after_failures_then_half_opens_with_one_probe(llm_app, stub):
     stub.default = {"status": 500}
     container = llm_app(retries=0, breaker_failures=2, breaker_reset_seconds=1)

@@ -225,6 +225,7 @@ def test_llm_provider_failures_leak_no_api_key(stub, llm_app, debug_logs):
     assert_no_secret(everything_logged(debug_logs), *outputs)
 
 
+@pytest.mark.slow  # waits on a breaker's rest, a process or the whole bot
 def test_redis_down_with_a_password_in_its_url_leaks_nothing(
     secret_env, debug_logs, monkeypatch, capsys
 ):

@@ -3,6 +3,7 @@
 import json
 import time
 
+import pytest
 import redis
 
 from bot.core.trace import Trace
@@ -37,6 +38,7 @@ def test_a_model_failure_is_explained_retries_fallback_and_breaker(llm_app, stub
     assert "*open*, so the model was not called" in container.assistant.explain_last(address, "U1")
 
 
+@pytest.mark.slow  # waits on a breaker's rest, a process or the whole bot
 def test_cli_trace_times_each_stage_and_traces_are_capped_with_a_ttl(
     cli_redis_env, capsys, redis_url, redis_prefix
 ):

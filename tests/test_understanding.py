@@ -91,6 +91,58 @@ def test_a_correction_updates_the_fill_instead_of_starting_over(app):
     }
 
 
+@pytest.mark.parametrize(
+    ("opening", "correction", "slot", "expected"),
+    [
+        ("event-driven design for our gym app: members, classes and trainers",
+         "oh not trainers, in our app they're called coaches", "entities",
+         ["members", "classes", "coaches"]),
+        ("consistency for my kanban app: move card, add comment, view board, assign member",
+         "wait, scratch assign member, we don't have that yet", "operations",
+         ["move card", "add comment", "view board"]),
+        ("consistency for my kanban app: move card, add comment, view board, assign member",
+         "so just move card, view board", "operations", ["move card", "view board"]),
+        ("resilience for a ticket site: api calls payments, fraud check and seat map",
+         "correction: fraud check is called by payments, not api", "dependencies",
+         ["api -> payments", "api -> seat map", "payments -> fraud check"]),
+        ("resilience for my shop: checkout calls payments and stock",
+         "actually it's called inventory, not stock", "dependencies",
+         ["checkout -> payments", "checkout -> inventory"]),
+        ("CAP for a ticketing app: seat maps, orders and user profiles",
+         "oh and also loyalty points", "data_types",
+         ["seat maps", "orders", "user profiles", "loyalty points"]),
+        ("CAP trade-offs for a hotel app: rooms, bookings, reviews",
+         "sorry, it's a hostel app, not a hotel app", "system", "hostel app"),
+    ],
+)  # fmt: skip
+def test_a_correction_can_rename_remove_add_or_rewire_single_items(
+    app, opening, correction, slot, expected
+):
+    thread = uuid.uuid4().hex
+    ask(app, opening, thread)
+    fixed = ask(app, correction, thread)
+    assert fixed.template.slots[slot] == expected
+
+
+def test_resuming_and_answering_in_one_message_fills_the_fill(app):
+    thread = uuid.uuid4().hex
+    ask(app, "Can you do an event-driven design for our library app?", thread)
+    aside = ask(app, "what is an outbox?", thread)
+    assert aside.template is None
+    done = ask(app, "ok continue. it keeps track of books, loans and members", thread)
+    assert done.template.slots["entities"] == ["books", "loans", "members"]
+    assert done.template.slots["system"] == "our library app"
+
+
+def test_more_about_the_same_system_replaces_what_was_guessed(app):
+    thread = uuid.uuid4().hex
+    ask(app, "event-driven design for our makerspace lending platform, it's a mess of cron jobs",
+        thread)  # fmt: skip
+    told = ask(app, "The main things are tools, members and reservations.", thread)
+    assert told.template.slots["entities"] == ["tools", "members", "reservations"]
+    assert "makerspace lending platform" in told.template.slots["system"]
+
+
 def test_a_huge_list_is_capped_with_a_note(app):
     items = ", ".join(f"table{n}" for n in range(200))
     reply = ask(app, f"CAP analysis for our shop. Data: {items}")

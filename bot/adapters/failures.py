@@ -103,7 +103,6 @@ async def watch_orphans(
     quick: Callable[..., Awaitable[Any]],
     tell: Callable[[Placeholder, str], Awaitable[object]],
     stopping: Callable[[], bool],
-    every: float = 3.0,
 ) -> None:
     """Say this process is alive; tell the students of processes that died to ask again.
 
@@ -115,7 +114,7 @@ async def watch_orphans(
         for orphan in await quick(inflight.orphans, platform):
             logger.info("a reply of a process that died: telling its student to ask again")
             await tell_quietly(lambda text, o=orphan: tell(o, text), RESTARTING)
-        for _ in range(int(every / 0.25)):  # a drain must not wait a whole period
+        for _ in range(max(1, int(inflight.sweep_every / 0.25))):  # a drain must not wait
             if stopping():
                 return
             await asyncio.sleep(0.25)

@@ -112,11 +112,13 @@ def ask_row(container: Any, queries: Sequence[str], course: str) -> Row:
 def template_rows(container: Any, course: str, rounds: int) -> list[Row]:
     """Warm asks that open a template, and the understanding step alone (intent + slots).
 
+    Memory counts the classifier's weights, the example vectors it was fitted on, and the
+    slot tagger's model.
+
     The question's embedding is the one retrieval computes anyway, so understanding is
     timed with it cached: what it adds to an ask is the classifier and the extractor.
     """
     from bot.core.intent import load_examples
-    from bot.core.slots import extract_slots
 
     requests = TEMPLATE_REQUESTS * rounds
     asks = _timed_asks(container, requests, course, "templater")
@@ -127,12 +129,13 @@ def template_rows(container: Any, course: str, rounds: int) -> list[Row]:
         started = time.perf_counter()
         intent = container.intents.predict(flat, text)
         if intent.template_id:
-            extract_slots(container.assistant.prompts.template(intent.template_id), text)
+            container.assistant.slots.read(container.prompts.template(intent.template_id), text)
         understood.append(time.perf_counter() - started)
     examples = sum(
         len(v) for v in load_examples(container.settings.prompts_dir / "intents.yaml").values()
     )
     memory = container.intents.memory_bytes() + examples * 384 * 4  # float32 MiniLM vectors
+    memory += container.assistant.slots.memory_bytes()
     return [
         ms_row(TEMPLATE_ASK, asks),
         ms_row(UNDERSTAND, understood),

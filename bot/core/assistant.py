@@ -18,7 +18,8 @@ from bot.core.models import Address, Incoming, Passage, Reply, TemplateFill, Tur
 from bot.core.pending import PendingDecision, decide
 from bot.core.routing import CONCEPT_TITLES, route_concept
 from bot.core.safety import SecretRedactor, safe_text
-from bot.core.slots import MAX_ITEMS, extract_slots
+from bot.core.slot_reader import SlotReader
+from bot.core.slots import MAX_ITEMS
 from bot.core.text import clean_query, clean_text
 from bot.core.trace import ModelCall, Trace, describe
 from bot.state.conversations import (
@@ -83,6 +84,7 @@ class Assistant:
         feedback: FeedbackStore,
         traces: TraceLog,
         intents: IntentClassifier,
+        slots: SlotReader,
         llm: LLMClient | None = None,
     ) -> None:
         self._searcher = searcher
@@ -97,6 +99,7 @@ class Assistant:
         self._feedback = feedback
         self._traces = traces
         self._intents = intents
+        self.slots = slots
         self.llm = llm
 
     # -- courses ---------------------------------------------------------------
@@ -243,7 +246,7 @@ class Assistant:
         trace.intent = intent.label
         if forced is None and ctx.pending and ctx.pending.course == course:
             pending_template = self.prompts.get(ctx.pending.template_id)
-            decision = decide(pending_template, ctx.pending, layout, intent)
+            decision = decide(pending_template, ctx.pending, layout, intent, self.slots)
             trace.pending = decision.kind
             if decision.kind != PendingDecision.NEW_QUESTION:
                 template, slots, question = pending_template, decision.slots, ctx.pending.question
@@ -362,7 +365,7 @@ class Assistant:
         extract: bool = True,
         overrides: dict[str, Any] | None = None,
     ) -> TemplateFill:
-        found = extract_slots(template, ctx.layout or ctx.text) if extract else {}
+        found = self.slots.read(template, ctx.layout or ctx.text) if extract else {}
         if extract and self.llm:
             # The model reads the slots first (structured output); where it fails, times
             # out or its breaker is open, the local extractor's reading stands.

@@ -11,7 +11,9 @@ from bot.core.lists import MAX_ITEMS, clean_item, split_list
 _CALL_VERBS = (  # "call", "use" and "need" alone are nouns too often ("the call graph")
     r"calls|depends on|depend on|talks to|talk to|invokes|sends requests to|"
     r"hits|queries|relies on|rely on|reaches out to|uses|connects to|posts to|pings|"
-    r"fetches from|reads from|writes to|goes to|fans out to|is calling|are calling"
+    r"fetches from|reads from|writes to|goes to|fans out to|is calling|are calling|"
+    r"(?:will|would|should|must) (?:also |then |in turn |first )?(?:call|use|hit|query)|"
+    r"pulls (?:data )?from|gets data from|sends (?:data |events )?to|notifies|pings"
 )
 _CALLS = re.compile(
     rf"(?P<caller>\b[\w-]+(?:\s+[\w-]+){{0,3}}?)\s+(?:also\s+|then\s+|in turn\s+)?"
@@ -88,3 +90,21 @@ def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
                 break
             caller = called[-1]
     return list(dict.fromkeys(calls))[:MAX_ITEMS], list(dict.fromkeys(services))[:MAX_ITEMS]
+
+
+def snap_calls(calls: list[str], names: list[str]) -> list[str]:
+    """Each side of a call named as `names` name its service.
+
+    "thumbnail service before enqueueing a job" is the "thumbnail service" already known.
+    """
+    known = sorted({n.lower(): n for n in names if n}.items(), key=lambda kv: -len(kv[0]))
+
+    def snap(side: str) -> str:
+        lowered = side.lower()
+        for key, name in known:
+            if lowered == key or lowered.endswith(" " + key) or lowered.startswith(key + " "):
+                return name
+        return side
+
+    snapped = [[snap(side) for side in call.split(" -> ")] for call in calls]
+    return list(dict.fromkeys(" -> ".join(s) for s in snapped if s[0].lower() != s[1].lower()))

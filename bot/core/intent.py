@@ -29,6 +29,11 @@ _CUES = [
     r"(?m)^\s*(?:[-*\u2022]|\d+[.)])\s+\S|^\s*\*?[\w ]{2,20}\*?\s*:\s*\S",
     r"(?:->|\u2192|=>)|\b(?:calls|talks to|depends on)\b",
     r"[\w-]+, [\w-]+(?: [\w-]+)?,? (?:and|&) [\w-]+",
+    # a template named outright ("resilience review", "consistency design", "EDA")
+    r"\bcap (?:analy\w*|anlysis|breakdown|trade-?offs?)\b|\bcp (?:vs|or) ap\b",
+    r"\bconsisten\w* (?:design|models?|levels?|analysis|plan)\b",
+    r"\bevent[- ]?driven\b|\beda\b|\bevents? (?:design|flow|catalog)\b",
+    r"\b(?:resilien\w*|fault[- ]toleran\w*) (?:review|design|plan|analysis)\b",
     # an explanation
     r"^\s*(?:what(?:'s| is| are| does)|why|how (?:does|do|is|are)|explain|define|describe|"
     r"tell me about|is it true|when (?:do|does|should)|difference|compare)\b",

@@ -39,6 +39,9 @@ _NOT_AN_ITEM = re.compile(
 )
 
 
+EDGE_SYMBOLS = re.compile(r"^[^\w(\[\"']+|(?<=[\w)])[^\w)+#]+$")
+
+
 def clean_item(raw: str) -> str:
     """One list item without markdown, bullets, articles or trailing filler."""
     item = re.sub(r"[*_`~]+", "", raw).strip(" \t'\"\u201c\u201d\u2018\u2019.:-()[]{}<>!?")
@@ -46,6 +49,7 @@ def clean_item(raw: str) -> str:
     while (stripped := _LEADING_FILLER.sub("", item)) != item:
         item = stripped
     item = _TRAILING_FILLER.sub("", item).strip(" .,:;")
+    item = EDGE_SYMBOLS.sub("", item)  # "brewery tracker 🍺", "→ orders"
     return " ".join(item.split())
 
 

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bot.core.corrections import edit_items
 from bot.core.intent import EXPLAIN, Intent
-from bot.core.slots import extract_slots, labelled_slots
+from bot.core.slot_reader import SlotReader
+from bot.core.slots import labelled_slots
 from bot.state.conversations import PendingTemplate
 from bot.templates import PromptTemplate
 
@@ -35,6 +37,7 @@ _RESUME = re.compile(
     r"carry on|finish)\b",
     re.IGNORECASE,
 )
+_CLAUSE_END = re.compile(r"[.!\n;:\u2014]|\s-\s")
 _CORRECTION = re.compile(
     r"^\s*(?:no|nope|not quite|actually|sorry|correction|wait|oops|i meant|change)\b"
     r"|\b(?:the|our|my)\s+(?:system|app|data(?: types?)?|operations|ops|entities|events|"
@@ -50,27 +53,47 @@ _QUESTION = re.compile(
 
 
 def decide(
-    template: PromptTemplate, pending: PendingTemplate, text: str, intent: Intent
+    template: PromptTemplate,
+    pending: PendingTemplate,
+    text: str,
+    intent: Intent,
+    reader: SlotReader,
 ) -> Decision:
     """Resume, correct, or fill the pending template, or leave it for a new question."""
-    if _RESUME.search(text) and len(text.split()) <= 8:
-        return Decision(PendingDecision.RESUME, dict(pending.slots))
+    resumed = False
+    if match := _RESUME.search(text):
+        boundary = _CLAUSE_END.search(text, match.end())
+        rest = text[boundary.end() :].strip() if boundary else ""
+        if len(rest.split()) < 2:
+            return Decision(PendingDecision.RESUME, dict(pending.slots))
+        # "ok continue. it keeps track of players, games and moves": resume, read the rest
+        text, resumed = rest, True
     asks = bool(_QUESTION.search(text))
     if asks and intent.label == EXPLAIN:
         return Decision(PendingDecision.NEW_QUESTION)
+    if edited := edit_items(template, pending.slots, text):
+        # "not trainers, coaches", "scratch X", "also Y", "a hostel, not a hotel": in place.
+        return Decision(PendingDecision.CORRECTION, {**pending.slots, **edited})
     answering = pending.missing[0] if pending.missing else None
     if _CORRECTION.search(text):
         rewritten = _without_correction_words(text)
         named = labelled_slots(rewritten)
-        found = extract_slots(template, rewritten, answering=answering)
+        found = reader.read(template, rewritten, answering=answering)
         # Only what the correction names changes ("the system is ..."), else the slot asked for.
         changed = {k: v for k, v in found.items() if k in named or (not named and k == answering)}
         if changed:
             return Decision(PendingDecision.CORRECTION, {**pending.slots, **changed})
-    found = extract_slots(template, text, answering=None if asks else answering)
+    found = reader.read(template, text, answering=None if asks else answering)
     if any(name in found for name in pending.missing):
         # An answer fills what was missing; what the student said before stays.
         return Decision(PendingDecision.SLOT_ANSWER, {**found, **pending.slots})
+    same_system = _same(found.get("system"), pending.slots.get("system"))
+    if found and same_system and not asks and intent.label in (template.id, EXPLAIN):
+        # More about the same system ("the main things are tools, members and tickets"):
+        # what it states replaces what was read before, which may have been a guess.
+        return Decision(PendingDecision.SLOT_ANSWER, {**pending.slots, **found})
+    if resumed:
+        return Decision(PendingDecision.RESUME, dict(pending.slots))
     return Decision(PendingDecision.NEW_QUESTION)
 
 
@@ -89,3 +112,11 @@ def _without_correction_words(text: str) -> str:
         text,
         flags=re.IGNORECASE,
     )
+
+
+def _same(said: Any, known: Any) -> bool:
+    """No system said, or the one already known ("our chat app" is "a chat app")."""
+    if not said:
+        return True
+    bare = [re.sub(r"^(?:a|an|the|our|my)\s+", "", str(v).lower()).strip() for v in (said, known)]
+    return bare[0] == bare[1]

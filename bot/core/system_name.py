@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.core.lists import ARTICLE as _ARTICLE
-from bot.core.lists import MAX_ITEM_CHARS
+from bot.core.lists import EDGE_SYMBOLS, MAX_ITEM_CHARS
 
 _HEAD_NOUNS = (
     r"app|apps|application|service|system|platform|site|website|web ?site|api|backend|product|"
@@ -119,6 +119,7 @@ _TRAILING_FUNCTION = re.compile(
 
 def clean_system(raw: str) -> str | None:
     system = " ".join(re.sub(r"[*_`]+", "", raw).split()).strip(" '\"-,.:;")
+    system = EDGE_SYMBOLS.sub("", system)
     system = _TRAILING_FUNCTION.sub("", system)
     if _NOT_IN_A_NAME.search(re.sub(rf"^{_ARTICLE}\s+", "", system, flags=re.I)):
         return None
@@ -126,8 +127,10 @@ def clean_system(raw: str) -> str | None:
     system = re.sub(r"\s+(?:and|or|but|so|then)$", "", _TRIM_SYSTEM.sub("", system), flags=re.I)
     if not re.search(r"[A-Za-z0-9]{2}", system) or _NOT_A_SYSTEM.match(system):
         return None
-    if re.fullmatch(rf"(?:{_ARTICLE}|in|on|at|of|for|to|it|is|we|i|you)", system, re.I):
-        return None
+    if re.fullmatch(
+        rf"(?:{_ARTICLE}|in|on|at|of|for|to|it|is|we|i|you|\w+sel(?:f|ves)|us|them)", system, re.I
+    ):
+        return None  # "something we built ourselves" names no system
     return system[:MAX_ITEM_CHARS]
 
 

@@ -16,7 +16,6 @@ from bot.state.keys import Keyspace
 
 logger = logging.getLogger(__name__)
 
-ALIVE_SECONDS = 10  # a process that has not said it is alive for this long is taken as dead
 FORGET_SECONDS = 3600  # nobody swept it for an hour: too old to resolve (Discord's token is not)
 
 
@@ -43,8 +42,11 @@ class InFlight:
     process whose ZREM removed it tells the student, so each is resolved once.
     """
 
-    def __init__(self, client: redis.Redis, keys: Keyspace) -> None:
+    def __init__(self, client: redis.Redis, keys: Keyspace, alive_seconds: float = 10.0) -> None:
         self._redis = client
+        # A process that has not said it is alive for this long is taken as dead.
+        self._alive_ms = max(1, int(alive_seconds * 1000))
+        self.sweep_every = alive_seconds / 3  # beats per heartbeat: one late beat is no death
         self._index = f"{keys.prefix}:{{inflight}}:placeholders"
         self._alive = f"{keys.prefix}:{{inflight}}:alive:"
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -52,7 +54,7 @@ class InFlight:
     def beat(self) -> None:
         """Say this process is alive (call every few seconds)."""
         try:
-            self._redis.set(self._alive + self.owner, "1", ex=ALIVE_SECONDS)
+            self._redis.set(self._alive + self.owner, "1", px=self._alive_ms)
         except redis.RedisError:
             logger.debug("heartbeat skipped: Redis unreachable")
 

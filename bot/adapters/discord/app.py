@@ -719,8 +719,6 @@ def study_commands(client: StudyClient) -> app_commands.Group:
     async def template(
         interaction: discord.Interaction, template: str, question: str | None = None
     ) -> None:
-        from bot.core.slots import extract_slots
-
         try:
             chosen = container.prompts.template(template)
         except InputError as exc:
@@ -735,7 +733,7 @@ def study_commands(client: StudyClient) -> app_commands.Group:
 
             await _guarded(interaction, work)
             return
-        prefill = extract_slots(chosen, question) if question else {}
+        prefill = container.assistant.slots.read(chosen, question) if question else {}
         await interaction.response.send_modal(TemplateModal(client, chosen, prefill))
 
     @study.command(name="group", description="Study groups: create, join, leave, list, leaderboard")

@@ -850,8 +850,6 @@ class SlackBot:
         self, client: AsyncWebClient, command: dict[str, Any], incoming: Incoming, rest: str
     ) -> None:
         """`/study template`: list them; `/study template ID [question]`: a prefilled modal."""
-        from bot.core.slots import extract_slots
-
         prompts = self.container.assistant.prompts
         template_id, _, question = rest.partition(" ")
         if not template_id:
@@ -863,7 +861,7 @@ class SlackBot:
             )
             return
         template = prompts.template(template_id)
-        prefill = extract_slots(template, question) if question else {}
+        prefill = self.container.assistant.slots.read(template, question) if question else {}
         view = template_modal(template, prefill, incoming.address.channel)
         if not command.get("trigger_id"):
             raise InputError("this command can't open a form here; try again from Slack")

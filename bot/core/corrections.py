@@ -1,0 +1,224 @@
+"""Item-level corrections to a template's lists: "not trainers, coaches", "scratch X"."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.core.calls import dependencies, snap_calls
+from bot.core.lists import clean_item, split_list
+from bot.templates import PromptTemplate
+
+_REMOVE = re.compile(
+    r"\b(?:scratch|remove|drop|delete|forget|get rid of|without|no longer|skip|take out|"
+    r"leave out|cross out|don'?t have|dont have|do not have|doesn'?t exist|not needed)\b",
+    re.IGNORECASE,
+)
+_RENAME = re.compile(
+    r"\bnot\b|\binstead\b|\brather\b|\bcalled\b|\bnamed\b|\bcall (?:it|them)\b|\brename\w*\b|"
+    r"\bshould be\b|\bmeant\b|->|\u2192",
+    re.IGNORECASE,
+)
+_RESTATE = re.compile(
+    r"(?:^|[,;:\u2014-])\s*(?:(?:so|ok|okay|then|now|i mean|make it)[,\s]+)*(?:just|only)\s+",
+    re.IGNORECASE,
+)
+_FILLER_EDGES = re.compile(
+    r"^(?:(?:in our (?:app|system|team)|actually|really|just|called|now|a|an|the|our|my)\s+)+",
+    re.IGNORECASE,
+)
+# Where a rename says the new name; \0 marks where the old name was.
+_NEW_NAME = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\b(?:called|named|call (?:it|them))\s+[\"'\u201c]?(?P<new>[^,.;!?\n\0\"'\u201d]+)",
+        r"\0[\s\"'\u201d]*(?:->|\u2192|=>|should be|is now|becomes)\s+(?P<new>[^,.;!?\n\0]+)",
+        r"\b(?:it'?s|its|it is|they'?re|theyre|they are|use|using)\s+(?!not\b)"
+        r"(?P<new>[^,.;!?\n\0]+?)\s*,?\s*(?:\bnot\b|\binstead\b|$|[.;!?\n])",
+        r"(?P<new>[^,.;!?\n\0]+?)\s+(?:instead of|rather than|not)\s+[\"'\u201c]?\s*\0",
+    )
+]
+# Words that carry the correction, never the new name ("in our app they're called coaches").
+_FILLER = re.compile(
+    r"\b(?:oh|ah|oops|sorry|no|nope|not|wait|actually|correction|instead|rather|of|it'?s|its|"
+    r"they'?re|theyre|they are|it is|is|are|was|were|called|named|call|them|it|we|our|my|the|"
+    r"a|an|in|on|i|meant|mean|should|be|rename|renamed|to|with|please|pls|"
+    r"and|but|by|that|those|this|these|one|ones|item|items|also|too|just|so|use|using|yet|"
+    r"any|anymore|have|has|thing|things)\b",
+    re.IGNORECASE,
+)
+
+
+_ADD_INSIDE = re.compile(
+    r"\b(?:also add|please add|add|and also|oh and|also)\s+(?P<new>.+)$", re.IGNORECASE
+)
+_SYSTEM_WORDS = re.compile(r"\b(?:app|application|system|platform|site|service)\b", re.I)
+_ADD = re.compile(
+    r"^\s*(?:(?:oh|ah|and|also|plus|add|oh and|and also|please add|pls add|you can add|"
+    r"forgot|i forgot|we also have|we also keep|there'?s also|there are also)[,:!\s]+)+",
+    re.IGNORECASE,
+)
+
+
+_NEGATED = re.compile(
+    r"\b(?:not|instead of|rather than)\s+(?:an?\s+|the\s+|our\s+|my\s+)?(?P<said>[\w' -]+)",
+    re.IGNORECASE,
+)
+_NEW_SYSTEM = re.compile(
+    r"\b(?:it'?s|its|it is|this is|that'?s|the (?:system|app) is)\s+(?!not\b)(?:for\s+)?"
+    r"(?:(?:actually|really|just)\s+)?(?:an?\s+|the\s+|our\s+|my\s+)?"
+    r"(?P<new>[^,.;!?\n]+?)\s*,?\s*(?:\bnot\b|$|[.;!?\n])",
+    re.IGNORECASE,
+)
+
+
+def _mentions(text: str, item: str) -> bool:
+    return bool(re.search(rf"(?<!\w){re.escape(item)}(?!\w)", text, re.IGNORECASE))
+
+
+def _rest(text: str, known: list[str], system: str) -> str:
+    """What the message says besides the items it names, its filler and the system."""
+    for name in sorted([*known, *system.split()], key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", " ", text, flags=re.IGNORECASE)
+    text = _FILLER.sub(" ", _REMOVE.sub(" ", re.sub(r"[^\w\s'-]", " ", text)))
+    return " ".join(_SYSTEM_WORDS.sub(" ", text).split())
+
+
+def _renamed_to(text: str, old: str) -> str | None:
+    """The new name in "not X, it's called Y", "it's Y, not X", "Y instead of X", "X -> Y"."""
+    said = re.sub(rf"(?<!\w){re.escape(old)}(?!\w)", " \u0000 ", text, flags=re.IGNORECASE)
+    for pattern in _NEW_NAME:
+        if match := pattern.search(said):
+            new = clean_item(_FILLER_EDGES.sub("", match.group("new")))
+            if new and len(new.split()) <= 6 and new.lower() != old.lower():
+                return new
+    return None
+
+
+def _restated(text: str) -> list[str] | None:
+    """The whole list said again ("so just A, B and C")."""
+    for sentence in re.split(r"(?<=[.!?;])\s+|\n", text):
+        if (match := _RESTATE.search(sentence)) and len(
+            items := split_list(sentence[match.end() :])
+        ) >= 2:
+            return items
+    return None
+
+
+def _edit_list(items: list[str], text: str, system: str) -> list[str] | None:
+    mentioned = [item for item in items if _mentions(text, item)]
+    if not mentioned:
+        return None
+    if restated := _restated(text):
+        return restated  # "so just move card, add comment, view board"
+    removed = [
+        item
+        for item in mentioned
+        if re.search(rf"{_REMOVE.pattern}\W+(?:the\s+)?{re.escape(item)}\b", text, re.I)
+    ]
+    if removed:
+        return [item for item in items if item not in removed]  # "remove X, it's derived"
+    if len(mentioned) == 1 and _RENAME.search(text):
+        if new := _renamed_to(text, mentioned[0]):
+            return [new if item == mentioned[0] else item for item in items]
+        rest = clean_item(_rest(text, items, system))
+        if rest and len(rest.split()) <= 4:
+            return [rest if item == mentioned[0] else item for item in items]
+    if not clean_item(_rest(text, items, system)) and _REMOVE.search(text):
+        return [item for item in items if item not in mentioned]
+    return None
+
+
+def _edit_calls(calls: list[str], services: list[str], text: str) -> list[str] | None:
+    """A call rewired ("fraud check is called by payments, not api"): a new caller."""
+    known = {s.lower(): s for s in services}
+    names = "|".join(re.escape(s) for s in sorted(services, key=len, reverse=True))
+    passive = re.compile(
+        rf"(?P<callee>{names})\s+(?:is|are|gets|get)\s+(?:called|used|invoked)\s+by\s+"
+        rf"(?:the\s+)?(?P<caller>{names})",
+        re.IGNORECASE,
+    )
+    new = [f"{m.group('caller')} -> {m.group('callee')}" for m in passive.finditer(text)]
+    dropped = {
+        m.group(1).lower()
+        for m in re.finditer(rf"\bnot\s+(?:by\s+)?(?:the\s+)?({names})\b", text, re.I)
+    }
+    if not new:
+        active = re.sub(rf",?\s*\bnot\s+(?:by\s+)?(?:the\s+)?(?:{names})\b", "", text, flags=re.I)
+        new = snap_calls(dependencies(active, None)[0], services)
+    new = [
+        " -> ".join(known[side.lower()] for side in call.split(" -> "))
+        for call in new
+        if all(side.lower() in known for side in call.split(" -> "))
+    ]
+    if not new:
+        return None
+    callees = {call.split(" -> ")[1].lower() for call in new}
+
+    def replaced(call: str) -> bool:
+        caller, callee = call.lower().split(" -> ")
+        return callee in callees and (not dropped or caller in dropped)
+
+    return list(dict.fromkeys([*(c for c in calls if not replaced(c)), *new]))
+
+
+def _edit_system(system: str, text: str) -> str | None:
+    """A new name for the system, said beside the old ("a hostel app, not a hotel app")."""
+    old = re.sub(r"^(?:a|an|the|our|my)\s+", "", system, flags=re.I)
+    words = {w.lower() for w in re.findall(r"[\w'-]+", old)} - {"app", "system", "site"}
+    negated = _NEGATED.search(text)
+    if not old or not negated:
+        return None
+    if not words & {w.lower() for w in re.findall(r"[\w'-]+", negated.group("said"))}:
+        return None  # the "not" is about something else
+    if match := _NEW_SYSTEM.search(text):
+        new = clean_item(match.group("new"))
+    else:
+        said = re.sub(rf"(?<!\w){re.escape(old)}(?!\w)", " ", text, flags=re.IGNORECASE)
+        new = " ".join(_FILLER.sub(" ", re.sub(r"[^\w\s'-]", " ", said)).split())
+    return new if 0 < len(new.split()) <= 6 and new.lower() != old.lower() else None
+
+
+def _added(items: list[str], text: str) -> list[str] | None:
+    """Items to add ("oh and also loyalty points", "also add X", "and X too")."""
+    if len(text.split()) > 16 or "?" in text:
+        return None
+    if _ADD.match(text):
+        said = _ADD.sub("", text)
+    elif match := _ADD_INSIDE.search(text):
+        said = match.group("new")
+    else:
+        return None
+    said = re.sub(r"\s+(?:too|as well|also)\b.*$", "", said, flags=re.IGNORECASE)
+    said = re.split(r"[,;]\s*(?:almost|i forgot|forgot|we|it|that|those|since|because)\b", said)[0]
+    new = [i for i in split_list(said) if i.lower() not in {x.lower() for x in items}]
+    return [*items, *new] if new else None
+
+
+def edit_items(template: PromptTemplate, slots: dict[str, Any], text: str) -> dict[str, Any]:
+    """The slots a message edits in place (an item, the system's name); {} when none."""
+    system = str(slots.get("system") or "")
+    changed: dict[str, Any] = {}
+    if slots.get("dependencies") and slots.get("services"):
+        calls = _edit_calls(list(slots["dependencies"]), list(slots["services"]), text)
+        if calls is not None and calls != slots["dependencies"]:
+            changed["dependencies"] = calls
+            return changed
+    for slot in template.slots:
+        if slot.type != "list" or slot.name == "dependencies" or not slots.get(slot.name):
+            continue
+        items = list(slots[slot.name])
+        edited = _edit_list(items, text, system)
+        if edited is None and not changed:
+            edited = _added(items, text)
+        if edited is not None and edited != items:
+            changed[slot.name] = edited
+            renames = dict(zip(items, edited, strict=False)) if len(edited) == len(items) else {}
+            if slot.name == "services" and slots.get("dependencies") and renames:
+                changed["dependencies"] = [
+                    " -> ".join(renames.get(side, side) for side in call.split(" -> "))
+                    for call in slots["dependencies"]
+                ]
+    if not changed and system and (renamed := _edit_system(system, text)):
+        return {"system": renamed}
+    return changed
