@@ -321,7 +321,7 @@ def chat(
     container = _container()
     _ready_course(course)
     ConsoleChat(
-        container.assistant, out, user or getpass.getuser(), course, quiz=container.quiz
+        container.serving_core(), out, user or getpass.getuser(), course, quiz=container.quiz
     ).run()
 
 
@@ -743,7 +743,7 @@ def run_slack(
     container = _container()
     settings = container.settings.slack
     check_settings(settings, http)
-    container.assistant  # noqa: B018 - build the core (models, prompts) before serving
+    container.serving_core()  # models, prompts, the fitted classifier and tagger
     bot = SlackBot(container, settings)
     if http:
         import asyncio
@@ -776,7 +776,7 @@ def run_discord() -> None:
     container = _container()
     settings = container.settings.discord
     check_settings(settings)
-    container.assistant  # noqa: B018 - build the core (models, prompts) before connecting
+    container.serving_core()  # models, prompts, the fitted classifier and tagger
     import asyncio
 
     client = StudyClient(container, settings)

@@ -323,9 +323,18 @@ class Container:
         from bot.core.tagger import load_tagger_examples
 
         examples = load_tagger_examples(self.settings.prompts_dir / "slot-examples")
-        reader = SlotReader(self.prompts, examples, self._cache_folders)
-        reader.prepare()  # trains once per example set, then loads from the cache folder
-        return reader
+        return SlotReader(self.prompts, examples, self._cache_folders)
+
+    def serving_core(self) -> Assistant:
+        """The core with what it learns at start-up ready, before a process takes work.
+
+        The slot tagger trains on first use (about 15 s, once per example set, cached
+        beside the model) and the intent classifier fits: a serving process does it here,
+        so no student waits for it; a one-shot CLI command only if it needs them.
+        """
+        self.intents.prepare()
+        self.slot_reader.prepare()
+        return self.assistant
 
     @property
     def _cache_folders(self) -> list[Path]:

@@ -84,7 +84,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     derived.mkdir(parents=True, exist_ok=True)
     shutil.copytree(derived, models / "cache", dirs_exist_ok=True)
     container = Container(Settings(data_dir=tmp_path_factory.mktemp("derive"), models_path=models))
-    container.intents.memory_bytes()  # fits the classifier: embeds its examples
+    container.intents.prepare()  # embeds the classifier's examples
     container.slot_reader.prepare()  # trains the tagger
     for path in (models / "cache").iterdir():
         if not (derived / path.name).exists():

@@ -73,6 +73,14 @@ class Bot:
         self.api.wait_for("chat.postEphemeral", before + 1)
         return ephemerals(self.api)[before]
 
+    def trace(self) -> str:
+        """`/study trace` once the last request's trace is kept (just after its reply)."""
+        deadline = time.monotonic() + 10
+        while (told := self.command("trace")).startswith("No recent request"):
+            assert time.monotonic() < deadline, told
+            time.sleep(0.2)
+        return told
+
     def stop(self) -> None:
         self.harness.stop()
         self.api.stop()
@@ -106,7 +114,7 @@ def test_redis_down_at_start_answers_without_history_and_refuses_quiz_writes(dep
     assert "Jitter" in answer and HISTORY_UNAVAILABLE in answer
     quiz = slack.command("quiz")
     assert "unavailable" in quiz and "nothing was changed" in quiz
-    trace = slack.command("trace")
+    trace = slack.trace()
     assert "Duplicate check and rate limit: skipped" in trace and "Redis: unreachable" in trace
     placeholders_resolved(slack.api)
 
@@ -167,7 +175,7 @@ def test_chroma_down_at_start_resolves_the_placeholder_then_recovers(deps, bot):
     deps.chroma.kill()
     slack = bot()
     assert INDEX_UNAVAILABLE in slack.mention()
-    assert "course index (Chroma) was unreachable" in slack.command("trace")
+    assert "course index (Chroma) was unreachable" in slack.trace()
     deps.chroma.start()
     time.sleep(1.2)
     assert "Jitter" in slack.mention()

@@ -112,6 +112,10 @@ class IntentClassifier:
                 self._fitted = fitted
             return self._fitted
 
+    def prepare(self) -> None:
+        """Fit now rather than at the first question."""
+        self._weights()
+
     def memory_bytes(self) -> int:
         """What the fitted classifier keeps in memory (its weights)."""
         weights, bias = self._weights()

@@ -219,12 +219,16 @@ def load_tagger_examples(folder: Path) -> TaggerExamples:
         return loaded
 
 
+# The modules a model depends on: the features here, and the rules that give the hints.
+_FEATURE_SOURCES = ("tagger.py", "slots.py", "lists.py", "system_name.py", "calls.py")
+
+
 @functools.cache
 def _source_digest() -> str:
-    """The core's source: the features and the rules that give the hints live there."""
+    """The source a model depends on: a change there retrains it."""
     digest = hashlib.sha256()
-    for source in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(source.read_bytes())
+    for name in _FEATURE_SOURCES:
+        digest.update((Path(__file__).parent / name).read_bytes())
     return digest.hexdigest()
 
 
@@ -242,8 +246,9 @@ class SlotTagger:
     """Tags the system, list items and events in a request with a CRF (python-crfsuite).
 
     Trained from the labelled examples on first use (a few seconds) and kept as a model file
-    in the first writable cache folder, named by a hash of the examples and of the core's
-    source (the features and the hinter live there), so a change to either retrains it.
+    in the first writable cache folder, named by a hash of the examples and of the source
+    it depends on (the features and the rules that give the hints), so a change to either
+    retrains it.
     """
 
     # L-BFGS with elastic-net regularisation; chosen by cross-validation on the examples.
