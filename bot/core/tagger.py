@@ -204,7 +204,7 @@ class TaggerExamples:
 
 
 def load_tagger_examples(folder: Path) -> TaggerExamples:
-    """The examples in prompts/slot-examples/<template>[.more].yaml (parsed once a process)."""
+    """The examples in prompts/slot-examples/<template>[.<batch>].yaml (parsed once a process)."""
     paths = [p for t in sorted(LIST_SLOT) for p in sorted(folder.glob(f"{t}.*yaml"))]
     signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
     with _CACHE_LOCK:
