@@ -81,7 +81,9 @@ def test_any_text_gives_a_reading_and_never_an_error(prompts, reader, text):
 
 
 @pytest.mark.slow  # the whole bot, through the CLI
-def test_eval_templates_reports_every_measure_and_refuses_bad_files(cli_env, capsys, tmp_path):
+def test_eval_templates_reports_every_measure_and_refuses_bad_files(
+    cli_redis_env, capsys, tmp_path
+):
     cases = tmp_path / "cases.jsonl"
     lines = [
         {"id": "c1", "voice": "terse", "turns": ["CAP for a chat app: messages, presence"],
