@@ -6,7 +6,7 @@ import itertools
 import re
 
 from bot.core.lists import ARTICLE as _ARTICLE
-from bot.core.lists import MAX_ITEMS, clean_item, split_list
+from bot.core.lists import MAX_ITEMS, clean_item, split_list, without_article
 
 _CALL_VERBS = (  # "call", "use" and "need" alone are nouns too often ("the call graph")
     r"calls|depends on|depend on|talks to|talk to|invokes|sends requests to|"
@@ -42,18 +42,11 @@ def _caller(raw: str) -> str:
     return " ".join(words)
 
 
-def _short_name(system: str | None) -> str | None:
-    """The system as a caller: "our food ordering API" is "food ordering API"."""
-    if not system:
-        return None
-    return re.sub(rf"^{_ARTICLE}\s+", "", system, flags=re.IGNORECASE)
-
-
 def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
     """Calls as "caller -> callee", and every service they name (in order)."""
     calls: list[str] = []
     services: list[str] = []
-    me = _short_name(system)
+    me = without_article(system) if system else None
     for line in re.split(r"[\n;]|(?<=[.!?])\s+|,\s*(?=[\w -]+(?:->|\u2192|=>))", text):
         parts = [clean_item(p) for p in _ARROW.split(line)]
         if len(parts) < 2:

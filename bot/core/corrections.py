@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from bot.core.calls import dependencies, snap_calls
-from bot.core.lists import clean_item, split_list
+from bot.core.lists import clean_item, mentions, split_list, without_article
 from bot.templates import PromptTemplate
 
 _REMOVE = re.compile(
@@ -72,10 +72,6 @@ _NEW_SYSTEM = re.compile(
 )
 
 
-def _mentions(text: str, item: str) -> bool:
-    return bool(re.search(rf"(?<!\w){re.escape(item)}(?!\w)", text, re.IGNORECASE))
-
-
 def _rest(text: str, known: list[str], system: str) -> str:
     """What the message says besides the items it names, its filler and the system."""
     for name in sorted([*known, *system.split()], key=len, reverse=True):
@@ -106,7 +102,7 @@ def _restated(text: str) -> list[str] | None:
 
 
 def _edit_list(items: list[str], text: str, system: str) -> list[str] | None:
-    mentioned = [item for item in items if _mentions(text, item)]
+    mentioned = [item for item in items if mentions(text, item)]
     if not mentioned:
         return None
     if restated := _restated(text):
@@ -164,7 +160,7 @@ def _edit_calls(calls: list[str], services: list[str], text: str) -> list[str] |
 
 def _edit_system(system: str, text: str) -> str | None:
     """A new name for the system, said beside the old ("a hostel app, not a hotel app")."""
-    old = re.sub(r"^(?:a|an|the|our|my)\s+", "", system, flags=re.I)
+    old = without_article(system)
     words = {w.lower() for w in re.findall(r"[\w'-]+", old)} - {"app", "system", "site"}
     negated = _NEGATED.search(text)
     if not old or not negated:

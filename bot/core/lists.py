@@ -42,6 +42,16 @@ _NOT_AN_ITEM = re.compile(
 EDGE_SYMBOLS = re.compile(r"^[^\w(\[\"']+|(?<=[\w)])[^\w)+#]+$")
 
 
+def without_article(name: str) -> str:
+    """The name without a leading article or possessive: "our chat app" is "chat app"."""
+    return re.sub(rf"^{ARTICLE}\s+", "", name, flags=re.IGNORECASE)
+
+
+def mentions(text: str, name: str) -> bool:
+    """Whether `text` says `name` as whole words, in any case."""
+    return bool(re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE))
+
+
 def clean_item(raw: str) -> str:
     """One list item without markdown, bullets, articles or trailing filler."""
     item = re.sub(r"[*_`~]+", "", raw).strip(" \t'\"\u201c\u201d\u2018\u2019.:-()[]{}<>!?")

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.core.corrections import edit_items
 from bot.core.intent import EXPLAIN, Intent
+from bot.core.lists import without_article
 from bot.core.slot_reader import SlotReader
 from bot.core.slots import labelled_slots
 from bot.state.conversations import PendingTemplate
@@ -118,5 +119,4 @@ def _same(said: Any, known: Any) -> bool:
     """No system said, or the one already known ("our chat app" is "a chat app")."""
     if not said:
         return True
-    bare = [re.sub(r"^(?:a|an|the|our|my)\s+", "", str(v).lower()).strip() for v in (said, known)]
-    return bare[0] == bare[1]
+    return without_article(str(said)).lower() == without_article(str(known or "")).lower()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bot.core.calls import snap_calls
-from bot.core.lists import MAX_ITEMS, clean_item
+from bot.core.lists import MAX_ITEMS, clean_item, mentions, without_article
 from bot.core.slots import extract_slots
 from bot.core.system_name import clean_system
 from bot.core.tagger import SlotTagger, TaggerExamples
@@ -87,7 +86,7 @@ class SlotReader:
             if items:
                 values[name] = items[:MAX_ITEMS]
         if calls := rules.get("dependencies"):
-            system = re.sub(r"^(?:a|an|the|our|my)\s+", "", values.get("system", ""), flags=re.I)
+            system = without_article(values.get("system", ""))
             calls = snap_calls(calls, [*values.get("services", []), system])
             values["dependencies"] = calls
             # The callers and callees count as services even where the tagger missed them.
@@ -100,9 +99,5 @@ class SlotReader:
 
 def _narrowed(item: str, spans: list[str]) -> str:
     """The tagger's span inside `item`, if it marked a part of it."""
-    inside = [s for s in spans if s.lower() != item.lower() and _contains(item, s)]
+    inside = [s for s in spans if s.lower() != item.lower() and mentions(item, s)]
     return max(inside, key=len) if inside else item
-
-
-def _contains(text: str, part: str) -> bool:
-    return bool(re.search(rf"(?<!\w){re.escape(part)}(?!\w)", text, re.IGNORECASE))
