@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bot.core.assistant import Assistant
     from bot.core.intent import IntentClassifier
     from bot.core.slot_reader import SlotReader
+    from bot.core.turns import TurnClassifier
     from bot.llm import LLMClient
     from bot.quiz.service import QuizService
     from bot.resilience import Breaker
@@ -304,6 +305,7 @@ class Container:
             feedback=self.feedback,
             traces=TraceLog(self.redis, keys),
             intents=self.intents,
+            turns=self.turns,
             slots=self.slot_reader,
             llm=self.llm,
         )
@@ -315,6 +317,14 @@ class Container:
 
         examples = load_examples(self.settings.prompts_dir / "intents.yaml")
         return IntentClassifier(examples, self._cached_embeddings, self.embedder.embed_query)
+
+    @cached_property
+    def turns(self) -> TurnClassifier:
+        """Answer or new question, while a template waits: from prompts/turn-examples.yaml."""
+        from bot.core.turns import TurnClassifier, load_turn_examples
+
+        examples = load_turn_examples(self.settings.prompts_dir / "turn-examples.yaml")
+        return TurnClassifier(examples, self._cached_embeddings, self.embedder.embed_query)
 
     @cached_property
     def slot_reader(self) -> SlotReader:
@@ -333,6 +343,7 @@ class Container:
         so no student waits for it; a one-shot CLI command only if it needs them.
         """
         self.intents.prepare()
+        self.turns.prepare()
         self.slot_reader.prepare()
         return self.assistant
 

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from bot import metrics
 from bot.core.errors import InputError, NotAllowedError, NotFoundError, StateUnavailableError
 from bot.core.extractive import SentenceSelector
-from bot.core.intent import IntentClassifier
+from bot.core.intent import EXPLAIN, Intent, IntentClassifier
 from bot.core.models import Address, Incoming, Passage, Reply, TemplateFill, Turn
 from bot.core.pending import PendingDecision, decide
 from bot.core.routing import CONCEPT_TITLES, route_concept
@@ -22,6 +22,7 @@ from bot.core.slot_reader import SlotReader
 from bot.core.slots import MAX_ITEMS
 from bot.core.text import clean_query, clean_text
 from bot.core.trace import ModelCall, Trace, describe
+from bot.core.turns import TurnClassifier
 from bot.state.conversations import (
     ConversationStore,
     CourseChoices,
@@ -84,6 +85,7 @@ class Assistant:
         feedback: FeedbackStore,
         traces: TraceLog,
         intents: IntentClassifier,
+        turns: TurnClassifier,
         slots: SlotReader,
         llm: LLMClient | None = None,
     ) -> None:
@@ -99,6 +101,7 @@ class Assistant:
         self._feedback = feedback
         self._traces = traces
         self._intents = intents
+        self._turns = turns
         self.slots = slots
         self.llm = llm
 
@@ -242,13 +245,22 @@ class Assistant:
 
         template, slots, question = forced, {}, text
         extract = True  # read slots from the text (not when it only answered the bot's ask)
+        dropped: PromptTemplate | None = None
         intent = self._intents.predict(text, layout)
         trace.intent = intent.label
         if forced is None and ctx.pending and ctx.pending.course == course:
             pending_template = self.prompts.get(ctx.pending.template_id)
-            decision = decide(pending_template, ctx.pending, layout, intent, self.slots)
+            turn = self._turns.predict(text, layout)
+            decision = decide(pending_template, ctx.pending, layout, intent, turn, self.slots)
             trace.pending = decision.kind
-            if decision.kind != PendingDecision.NEW_QUESTION:
+            if decision.kind == PendingDecision.ASIDE:
+                # Answered as an explanation: "why would orders be CP?" opens no template.
+                intent = Intent(EXPLAIN, intent.confidence)
+            elif decision.kind == PendingDecision.ABANDON:
+                self._save_pending(ctx, None)
+                dropped = pending_template
+                ctx.notes.append(f"Dropped: {dropped.title}. Ask for it again any time.")
+            elif decision.kind not in (PendingDecision.NEW_QUESTION, PendingDecision.ASIDE):
                 template, slots, question = pending_template, decision.slots, ctx.pending.question
                 extract = False
         retrieval_query = question
@@ -271,7 +283,10 @@ class Assistant:
             # may retrieve a passage on consistency, or none, but it asks for CAP.
             concept = template.concept or concept
 
-        if concept is None:
+        if concept is None and dropped:
+            # "forget it" asks nothing else: the note is the whole reply.
+            reply = self._finish(Reply("OK.", "extractive", True, None, notes=ctx.notes))
+        elif concept is None:
             reply = self._abstain(ctx, result.passages)
         else:
             passages = result.passages

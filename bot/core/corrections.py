@@ -152,7 +152,7 @@ def _edit_calls(calls: list[str], services: list[str], text: str) -> list[str] |
     callees = {call.split(" -> ")[1].lower() for call in new}
 
     def replaced(call: str) -> bool:
-        caller, callee = call.lower().split(" -> ")
+        caller, _, callee = call.lower().partition(" -> ")
         return callee in callees and (not dropped or caller in dropped)
 
     return list(dict.fromkeys([*(c for c in calls if not replaced(c)), *new]))

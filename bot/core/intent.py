@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+from bot.core.classifier import TextClassifier
 
 EXPLAIN = "explain"
 
@@ -42,11 +43,6 @@ _CUES = [
 _COMPILED_CUES = [re.compile(cue, re.IGNORECASE) for cue in _CUES]
 
 
-def cue_features(text: str) -> np.ndarray:
-    """One 0/1 feature per lexical cue."""
-    return np.array([1.0 if cue.search(text) else 0.0 for cue in _COMPILED_CUES], np.float32)
-
-
 @dataclass(frozen=True)
 class Intent:
     """The predicted label (a template id or "explain") and how sure the classifier is."""
@@ -70,15 +66,12 @@ def load_examples(path: Path) -> dict[str, list[str]]:
     return examples
 
 
-class IntentClassifier:
-    """Softmax regression over the MiniLM query embedding plus lexical cues.
+class IntentClassifier(TextClassifier):
+    """Explain, or which template: softmax regression on the embedding and intent cues.
 
-    Fitted on the labelled examples at the first question (a few hundred rows: tens of
-    milliseconds once the examples are embedded). A template is chosen only when it beats
-    "explain" by `margin`, so a doubtful question gets an explanation, never wrong to give.
+    A template is chosen only when it beats "explain" by `margin`, so a doubtful
+    question gets an explanation, never wrong to give.
     """
-
-    CUE_WEIGHT = 0.25  # cues sit beside 384 embedding dimensions of unit norm
 
     def __init__(
         self,
@@ -86,53 +79,9 @@ class IntentClassifier:
         embed: Callable[[Sequence[str]], np.ndarray],
         embed_one: Callable[[str], np.ndarray] | None = None,
         margin: float = 0.3,
-        l2: float = 1e-4,
-        steps: int = 300,
     ) -> None:
-        self.labels = sorted(examples)
-        self._examples, self._embed = examples, embed
-        self._embed_one = embed_one or (lambda text: embed([text])[0])
-        self._margin, self._l2, self._steps = margin, l2, steps
-        self._fitted: tuple[np.ndarray, np.ndarray] | None = None
-        self._lock = threading.Lock()
-
-    def _weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """Fitted on first use (tens of milliseconds), once per process and example set."""
-        with self._lock:
-            if self._fitted is None:
-                texts = [t for label in self.labels for t in self._examples[label]]
-                key = repr((self.labels, texts, self.CUE_WEIGHT, self._l2, self._steps))
-                if (fitted := _FITTED.get(key)) is None:
-                    y = np.array(
-                        [i for i, lab in enumerate(self.labels) for _ in self._examples[lab]]
-                    )
-                    x = self._features(texts, self._embed(texts))
-                    fitted = _fit_softmax(x, y, len(self.labels), self._l2, self._steps)
-                    _FITTED[key] = fitted
-                self._fitted = fitted
-            return self._fitted
-
-    def prepare(self) -> None:
-        """Fit now rather than at the first question."""
-        self._weights()
-
-    def memory_bytes(self) -> int:
-        """What the fitted classifier keeps in memory (its weights)."""
-        weights, bias = self._weights()
-        return int(weights.nbytes + bias.nbytes)
-
-    def _features(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
-        cues = np.stack([cue_features(t) for t in texts]) * self.CUE_WEIGHT
-        return np.hstack([np.asarray(vectors, np.float32), cues])
-
-    def probabilities(self, text: str, layout: str | None = None) -> dict[str, float]:
-        """P(label | text) for every label; `layout` is the text with its line breaks."""
-        vector = np.asarray(self._embed_one(text))[None, :]
-        x = self._features([layout or text], vector)
-        weights, bias = self._weights()
-        logits = x @ weights + bias
-        p = _softmax(logits)[0]
-        return {label: float(p[i]) for i, label in enumerate(self.labels)}
+        super().__init__(examples, _COMPILED_CUES, embed, embed_one)
+        self._margin = margin
 
     def predict(self, text: str, layout: str | None = None) -> Intent:
         """The template to apply, or "explain" when no template clearly wins."""
@@ -141,35 +90,3 @@ class IntentClassifier:
         if p[best] >= p[EXPLAIN] + self._margin:
             return Intent(best, p[best])
         return Intent(EXPLAIN, p[EXPLAIN])
-
-
-# Fits already made in this process: the same examples always give the same weights.
-_FITTED: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
-def _fit_softmax(
-    x: np.ndarray, y: np.ndarray, classes: int, l2: float, steps: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Multinomial logistic regression by full-batch gradient descent with Adam."""
-    n, d = x.shape
-    weights, bias = np.zeros((d, classes), np.float32), np.zeros(classes, np.float32)
-    onehot = np.eye(classes, dtype=np.float32)[y]
-    # Each class weighs the same however many examples it has.
-    sample = (n / (classes * onehot.sum(axis=0)))[y][:, None].astype(np.float32)
-    m_w, v_w = np.zeros_like(weights), np.zeros_like(weights)
-    m_b, v_b = np.zeros_like(bias), np.zeros_like(bias)
-    rate, beta1, beta2, eps = 0.05, 0.9, 0.999, 1e-8
-    for step in range(1, steps + 1):
-        error = (_softmax(x @ weights + bias) - onehot) * sample / n
-        grad_w, grad_b = x.T @ error + l2 * weights, error.sum(axis=0)
-        m_w, v_w = beta1 * m_w + (1 - beta1) * grad_w, beta2 * v_w + (1 - beta2) * grad_w**2
-        m_b, v_b = beta1 * m_b + (1 - beta1) * grad_b, beta2 * v_b + (1 - beta2) * grad_b**2
-        correction1, correction2 = 1 - beta1**step, 1 - beta2**step
-        weights -= rate * (m_w / correction1) / (np.sqrt(v_w / correction2) + eps)
-        bias -= rate * (m_b / correction1) / (np.sqrt(v_b / correction2) + eps)
-    return weights, bias

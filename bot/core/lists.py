@@ -27,7 +27,11 @@ _LEADING_FILLER = re.compile(
     r"such as|think|including|mainly|mostly|basically|just|only|both)\s+",
     re.IGNORECASE,
 )
-_TRAILING_FILLER = re.compile(r"\s+(?:etc\.?|and so on|and more|too|as well|also)$", re.I)
+_TRAILING_FILLER = re.compile(
+    r"\s+(?:etc\.?|and so on|and more|too|as well|also|(?:in|on|within|inside) (?:our|my|the) "
+    r"(?:system|app|codebase|code|db|database|platform|setup|backend|schema|model|project))$",
+    re.I,
+)
 _NOT_AN_ITEM = re.compile(
     # the course's own vocabulary names what to design, never a part of the system
     r"^(?:consumers?|producers?|ordering|idempoten\w*|dlqs?|dead[- ]letter\w*|retr(?:y|ies)|"

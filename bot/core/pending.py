@@ -12,6 +12,7 @@ from bot.core.intent import EXPLAIN, Intent
 from bot.core.lists import without_article
 from bot.core.slot_reader import SlotReader
 from bot.core.slots import labelled_slots
+from bot.core.turns import TurnKind, TurnReading
 from bot.state.conversations import PendingTemplate
 from bot.templates import PromptTemplate
 
@@ -22,7 +23,9 @@ class PendingDecision(StrEnum):
     SLOT_ANSWER = "slot answer"  # it fills what the bot asked for
     CORRECTION = "correction"  # "no, the system is a hotel chain"
     RESUME = "resume"  # "continue the CAP analysis"
-    NEW_QUESTION = "new question"  # answered on its own; the pending fill waits
+    ASIDE = "aside"  # a concept question in between, explained; the pending fill waits
+    NEW_QUESTION = "new question"  # a request of its own (maybe another template)
+    ABANDON = "abandon"  # "never mind the analysis": the pending fill is dropped
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ _RESUME = re.compile(
     r"carry on|finish)\b",
     re.IGNORECASE,
 )
+_SURE = 0.8
 _CLAUSE_END = re.compile(r"[.!\n;:\u2014]|\s-\s")
 _CORRECTION = re.compile(
     r"^\s*(?:no|nope|not quite|actually|sorry|correction|wait|oops|i meant|change)\b"
@@ -58,9 +62,14 @@ def decide(
     pending: PendingTemplate,
     text: str,
     intent: Intent,
+    turn: TurnReading,
     reader: SlotReader,
 ) -> Decision:
-    """Resume, correct, or fill the pending template, or leave it for a new question."""
+    """Resume, correct, or fill the pending template, or leave it for a new question.
+
+    `turn` is the learned reading of the message (answer, question, resume, abandon);
+    the rules below then say what an answer changes.
+    """
     resumed = False
     if match := _RESUME.search(text):
         boundary = _CLAUSE_END.search(text, match.end())
@@ -69,12 +78,20 @@ def decide(
             return Decision(PendingDecision.RESUME, dict(pending.slots))
         # "ok continue. it keeps track of players, games and moves": resume, read the rest
         text, resumed = rest, True
+    elif turn.kind == TurnKind.QUESTION and intent.label in (EXPLAIN, template.id):
+        return Decision(PendingDecision.ASIDE)
     asks = bool(_QUESTION.search(text))
-    if asks and intent.label == EXPLAIN:
-        return Decision(PendingDecision.NEW_QUESTION)
+    if asks and intent.label == EXPLAIN and turn.kind != TurnKind.ANSWER:
+        return Decision(PendingDecision.ASIDE)
     if edited := edit_items(template, pending.slots, text):
         # "not trainers, coaches", "scratch X", "also Y", "a hostel, not a hotel": in place.
         return Decision(PendingDecision.CORRECTION, {**pending.slots, **edited})
+    if not resumed and turn.confidence >= _SURE:
+        # Only a sure reading drops the fill or skips reading it: "nvm" may start a fix.
+        if turn.kind == TurnKind.ABANDON:
+            return Decision(PendingDecision.ABANDON)
+        if turn.kind == TurnKind.RESUME:
+            return Decision(PendingDecision.RESUME, dict(pending.slots))
     answering = pending.missing[0] if pending.missing else None
     if _CORRECTION.search(text):
         rewritten = _without_correction_words(text)
@@ -89,7 +106,8 @@ def decide(
         # An answer fills what was missing; what the student said before stays.
         return Decision(PendingDecision.SLOT_ANSWER, {**found, **pending.slots})
     same_system = _same(found.get("system"), pending.slots.get("system"))
-    if found and same_system and not asks and intent.label in (template.id, EXPLAIN):
+    answers = turn.kind == TurnKind.ANSWER or intent.label in (template.id, EXPLAIN)
+    if found and same_system and not asks and answers:
         # More about the same system ("the main things are tools, members and tickets"):
         # what it states replaces what was read before, which may have been a guess.
         return Decision(PendingDecision.SLOT_ANSWER, {**pending.slots, **found})

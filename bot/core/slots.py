@@ -263,6 +263,12 @@ def _answer_to(template: PromptTemplate, answering: str, text: str) -> dict[str,
     """An unlabelled reply to the slot the bot asked for."""
     slot = template.slot(answering)
     reply = text.strip()
+    if answering == "dependencies":
+        # Asked "which service calls which?", "uploader needs transcoder" is a call too;
+        # a reply naming no call fills nothing (the bot asks again).
+        reply = re.sub(r"\b(?:needs?|call|use|requires?)\b", "calls", reply, flags=re.I)
+        calls, _ = dependencies(reply, None)
+        return {answering: calls} if calls else {}
     if slot.type == "list":
         items = _bullets(reply) or split_list(reply)
         return {answering: items} if items else {}
