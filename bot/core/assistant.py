@@ -260,6 +260,8 @@ class Assistant:
                 self._save_pending(ctx, None)
                 dropped = pending_template
                 ctx.notes.append(f"Dropped: {dropped.title}. Ask for it again any time.")
+            elif decision.kind == PendingDecision.SWITCH:
+                slots = decision.slots  # the system carries over to the other template
             elif decision.kind not in (PendingDecision.NEW_QUESTION, PendingDecision.ASIDE):
                 template, slots, question = pending_template, decision.slots, ctx.pending.question
                 extract = False

@@ -27,6 +27,7 @@ _PRONOUN = re.compile(r"^(?:it|this|that|this thing|the system|the app|the servi
 
 _FUNCTION_WORDS = re.compile(
     rf"^(?:where|when|and|then|which|that|so|while|also|with|for|in|of|to|is|are|first|"
+    r"it'?s|its|it is|s|"
     rf"{_ARTICLE})$",
     re.IGNORECASE,
 )
@@ -34,7 +35,10 @@ _FUNCTION_WORDS = re.compile(
 
 def _caller(raw: str) -> str:
     """The service named just before a call: the last words after any function word."""
-    words = clean_item(raw).split()[-4:]
+    words = clean_item(raw).split()
+    while words and _FUNCTION_WORDS.match(words[-1]):
+        words = words[:-1]  # "it's search that calls listings": "that" ends no name
+    words = words[-4:]
     for i in range(len(words) - 1, -1, -1):
         if _FUNCTION_WORDS.match(words[i]):
             words = words[i + 1 :]
@@ -70,7 +74,8 @@ def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
             continue
         callees = re.split(
             r"\s+(?:for|to|when|so|because|which|that|while|if|but|on a|what|how|where|why|"
-            r"should|pls|please|can|could|would|do|does|is|are)\b\s*|\s+-\s+|\s+\d+[.)]\s",
+            r"should|pls|please|can|could|would|do|does|is|are)\b\s*|\s+-\s+|\s+\d+[.)]\s|"
+            r",?\s+not\b",
             match.group("callees"),
             maxsplit=1,
         )[0]

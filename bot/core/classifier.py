@@ -5,8 +5,20 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
+import yaml
+
+
+def read_labelled(path: Path, section: str) -> dict[str, list[str]]:
+    """{label: [text, ...]} from a YAML section; a row is a string or has a "text" key."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+    return {
+        str(label): [str(row["text"] if isinstance(row, dict) else row) for row in rows or []]
+        for label, rows in (data.get(section) or {}).items()
+    }
 
 
 class TextClassifier:

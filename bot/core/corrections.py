@@ -10,8 +10,9 @@ from bot.core.lists import clean_item, mentions, split_list, without_article
 from bot.templates import PromptTemplate
 
 _REMOVE = re.compile(
-    r"\b(?:scratch|remove|drop|delete|forget|get rid of|without|no longer|skip|take out|"
-    r"leave out|cross out|don'?t have|dont have|do not have|doesn'?t exist|not needed)\b",
+    r"\b(?:scratch(?:ed)?|remove[ds]?|drop(?:ped)?|delete[ds]?|forget|get rid of|without|"
+    r"no longer|skip|take out|leave out|cross out|cut|exclude[ds]?|don'?t have|dont have|"
+    r"do not have|doesn'?t exist|not needed)\b",
     re.IGNORECASE,
 )
 _RENAME = re.compile(
@@ -50,11 +51,13 @@ _FILLER = re.compile(
 
 
 _ADD_INSIDE = re.compile(
-    r"\b(?:also add|please add|add|and also|oh and|also)\s+(?P<new>.+)$", re.IGNORECASE
+    r"\b(?:also add|please add|add|and also|oh and|also|include|"
+    r"(?:i )?forgot (?:one|something|a few|some|to (?:say|mention|add)))[\s:\u2014-]+(?P<new>.+)$",
+    re.IGNORECASE,
 )
 _SYSTEM_WORDS = re.compile(r"\b(?:app|application|system|platform|site|service)\b", re.I)
 _ADD = re.compile(
-    r"^\s*(?:(?:oh|ah|and|also|plus|add|oh and|and also|please add|pls add|you can add|"
+    r"^\s*(?:(?:oh|ah|and|also|plus|\+|add|oh and|and also|please add|pls add|you can add|"
     r"forgot|i forgot|we also have|we also keep|there'?s also|there are also)[,:!\s]+)+",
     re.IGNORECASE,
 )
@@ -113,7 +116,8 @@ def _edit_list(items: list[str], text: str, system: str) -> list[str] | None:
         if re.search(rf"{_REMOVE.pattern}\W+(?:the\s+)?{re.escape(item)}\b", text, re.I)
     ]
     if removed:
-        return [item for item in items if item not in removed]  # "remove X, it's derived"
+        kept = [item for item in items if item not in removed]  # "remove X, it's derived"
+        return _added(kept, text) or kept  # "... and add Y"
     if len(mentioned) == 1 and _RENAME.search(text):
         if new := _renamed_to(text, mentioned[0]):
             return [new if item == mentioned[0] else item for item in items]
@@ -123,6 +127,13 @@ def _edit_list(items: list[str], text: str, system: str) -> list[str] | None:
     if not clean_item(_rest(text, items, system)) and _REMOVE.search(text):
         return [item for item in items if item not in mentioned]
     return None
+
+
+_REVERSED = re.compile(
+    r"\b(?:other way (?:a)?round|the opposite|reverse[ds]?|backwards|wrong (?:way|direction)|"
+    r"not the other)\b",
+    re.IGNORECASE,
+)
 
 
 def _edit_calls(calls: list[str], services: list[str], text: str) -> list[str] | None:
@@ -151,11 +162,35 @@ def _edit_calls(calls: list[str], services: list[str], text: str) -> list[str] |
         return None
     callees = {call.split(" -> ")[1].lower() for call in new}
 
+    # "it's search that calls listings, not the other way round": the reverse goes
+    reversed_calls = (
+        {" -> ".join(call.lower().split(" -> ")[::-1]) for call in new}
+        if _REVERSED.search(text)
+        else set()
+    )
+
     def replaced(call: str) -> bool:
         caller, _, callee = call.lower().partition(" -> ")
+        if call.lower() in reversed_calls:
+            return True
         return callee in callees and (not dropped or caller in dropped)
 
     return list(dict.fromkeys([*(c for c in calls if not replaced(c)), *new]))
+
+
+def _more_calls(slots: dict[str, Any], text: str, system: str) -> dict[str, Any]:
+    """Calls a message adds, with any service they bring along; {} when none."""
+    said_calls = re.search(r"->|\u2192|=>|\b(?:calls|depends on|talks to)\b", text, re.I)
+    if not said_calls or _REMOVE.search(text):
+        return {}
+    found, sides = dependencies(text, system or None)
+    known = {call.lower() for call in slots["dependencies"]}
+    calls = [call for call in found if call.lower() not in known]
+    if not calls:
+        return {}
+    services = list(slots["services"])
+    services += [s for s in sides if s.lower() not in {x.lower() for x in services}]
+    return {"dependencies": [*slots["dependencies"], *calls], "services": services}
 
 
 def _edit_system(system: str, text: str) -> str | None:
@@ -185,6 +220,8 @@ def _added(items: list[str], text: str) -> list[str] | None:
         said = match.group("new")
     else:
         return None
+    if re.match(r"(?:it'?s|its|it is|this is|that'?s|we'?re|we are)\b", said, re.IGNORECASE):
+        return None  # "oh its a bird app" names the system, adds no item
     said = re.sub(r"\s+(?:too|as well|also)\b.*$", "", said, flags=re.IGNORECASE)
     said = re.split(r"[,;]\s*(?:almost|i forgot|forgot|we|it|that|those|since|because)\b", said)[0]
     new = [i for i in split_list(said) if i.lower() not in {x.lower() for x in items}]
@@ -200,6 +237,8 @@ def edit_items(template: PromptTemplate, slots: dict[str, Any], text: str) -> di
         if calls is not None and calls != slots["dependencies"]:
             changed["dependencies"] = calls
             return changed
+        if more := _more_calls(slots, text, system):
+            return more  # "oh and there's a notifs svc too, booking -> notifs"
     for slot in template.slots:
         if slot.type != "list" or slot.name == "dependencies" or not slots.get(slot.name):
             continue

@@ -8,10 +8,11 @@ from enum import StrEnum
 from typing import Any
 
 from bot.core.corrections import edit_items
-from bot.core.intent import EXPLAIN, Intent
+from bot.core.intent import EXPLAIN, Intent, named_templates
 from bot.core.lists import without_article
 from bot.core.slot_reader import SlotReader
 from bot.core.slots import labelled_slots
+from bot.core.system_name import clean_system
 from bot.core.turns import TurnKind, TurnReading
 from bot.state.conversations import PendingTemplate
 from bot.templates import PromptTemplate
@@ -23,6 +24,7 @@ class PendingDecision(StrEnum):
     SLOT_ANSWER = "slot answer"  # it fills what the bot asked for
     CORRECTION = "correction"  # "no, the system is a hotel chain"
     RESUME = "resume"  # "continue the CAP analysis"
+    SWITCH = "switch"  # the same system, another template
     ASIDE = "aside"  # a concept question in between, explained; the pending fill waits
     NEW_QUESTION = "new question"  # a request of its own (maybe another template)
     ABANDON = "abandon"  # "never mind the analysis": the pending fill is dropped
@@ -41,7 +43,7 @@ _RESUME = re.compile(
     r"carry on|finish)\b",
     re.IGNORECASE,
 )
-_SURE = 0.8
+_SURE, _SURER = 0.8, 0.9
 _CLAUSE_END = re.compile(r"[.!\n;:\u2014]|\s-\s")
 _CORRECTION = re.compile(
     r"^\s*(?:no|nope|not quite|actually|sorry|correction|wait|oops|i meant|change)\b"
@@ -49,10 +51,19 @@ _CORRECTION = re.compile(
     r"services|dependencies|calls)\s+(?:is|are|should be|would be)\b",
     re.IGNORECASE,
 )
+# A new name for the system: "refer to the system as X", "it's actually called X" (read
+# only once no item was renamed: "not tap in, it's called validate card" renames an item).
+_SYSTEM_RENAME = re.compile(
+    r"\b(?:(?:please\s+)?(?:refer to|call|name|rename)\s+(?:the|our|my)\s+(?:system|app)"
+    r"\s+(?:as|to)?\s*|the\s+(?:system'?s\s+)?name(?:\s+of\s+(?:the|our|my)\s+(?:system|app))?"
+    r"\s+is\s+|(?:it'?s|it\s+is)\s+(?:actually\s+|now\s+)*(?:called|named)\s+)"
+    r"(?P<name>[^.;,!?\n]+)",
+    re.IGNORECASE,
+)
 _QUESTION = re.compile(
     r"\?\s*$|^\s*(?:(?:ok|okay|so|also|and|but|actually|wait|hm+|btw)[,!.]?\s+)*"
     r"(?:what'?s?|whats|why|how|when|where|which|who|is|are|does|do|can|could|should|"
-    r"explain|define|describe|tell me)\b",
+    r"explain|define|describe|tell me|remind me)\b",
     re.IGNORECASE,
 )
 
@@ -78,13 +89,19 @@ def decide(
             return Decision(PendingDecision.RESUME, dict(pending.slots))
         # "ok continue. it keeps track of players, games and moves": resume, read the rest
         text, resumed = rest, True
-    elif turn.kind == TurnKind.QUESTION and intent.label in (EXPLAIN, template.id):
-        return Decision(PendingDecision.ASIDE)
     asks = bool(_QUESTION.search(text))
+    # "gym class booker" just after "which system?" answers it, whatever its topic.
+    bare = pending.missing and not asks and len(text.split()) <= 6
+    aside = turn.kind == TurnKind.QUESTION and intent.label in (EXPLAIN, template.id)
+    if aside and not resumed and not bare:
+        return Decision(PendingDecision.ASIDE)
     if asks and intent.label == EXPLAIN and turn.kind != TurnKind.ANSWER:
         return Decision(PendingDecision.ASIDE)
     if edited := edit_items(template, pending.slots, text):
         # "not trainers, coaches", "scratch X", "also Y", "a hostel, not a hotel": in place.
+        renamed = _SYSTEM_RENAME.search(text)
+        if renamed and "called" not in renamed[0] and (name := clean_system(renamed["name"])):
+            edited["system"] = name  # "refer to the system as X, and remove Y"
         return Decision(PendingDecision.CORRECTION, {**pending.slots, **edited})
     if not resumed and turn.confidence >= _SURE:
         # Only a sure reading drops the fill or skips reading it: "nvm" may start a fix.
@@ -93,7 +110,7 @@ def decide(
         if turn.kind == TurnKind.RESUME:
             return Decision(PendingDecision.RESUME, dict(pending.slots))
     answering = pending.missing[0] if pending.missing else None
-    if _CORRECTION.search(text):
+    if _CORRECTION.search(text) or _SYSTEM_RENAME.search(text):
         rewritten = _without_correction_words(text)
         named = labelled_slots(rewritten)
         found = reader.read(template, rewritten, answering=answering)
@@ -105,15 +122,57 @@ def decide(
     if any(name in found for name in pending.missing):
         # An answer fills what was missing; what the student said before stays.
         return Decision(PendingDecision.SLOT_ANSWER, {**found, **pending.slots})
+    sure_answer = turn.kind == TurnKind.ANSWER and turn.confidence >= _SURE
+    if asks and not sure_answer and intent.label in (EXPLAIN, template.id):
+        # Shaped like a question, filling nothing missing: "side q: why not call directly?"
+        return Decision(PendingDecision.ASIDE)
     same_system = _same(found.get("system"), pending.slots.get("system"))
     answers = turn.kind == TurnKind.ANSWER or intent.label in (template.id, EXPLAIN)
     if found and same_system and not asks and answers:
         # More about the same system ("the main things are tools, members and tickets"):
         # what it states replaces what was read before, which may have been a guess.
-        return Decision(PendingDecision.SLOT_ANSWER, {**pending.slots, **found})
+        return Decision(PendingDecision.SLOT_ANSWER, _merged(pending.slots, found))
     if resumed:
         return Decision(PendingDecision.RESUME, dict(pending.slots))
+    other = intent.template_id not in (None, template.id)
+    if other and not asks and labelled_slots(text) - {slot.name for slot in template.slots}:
+        # "entities: ..., events: ..." while a resilience design waits: the student wants
+        # the other template for the same system.
+        return Decision(PendingDecision.SWITCH, _system_of(pending))
+    if not other and not asks and not _new_request(found, pending, text):
+        # The same template again, or a sure answer: never start over and lose the fill.
+        # Slots still missing, or named outright ("events: ..."), take the new reading;
+        # a message it cannot read leaves the fill as it was (the read-back shows it).
+        named = labelled_slots(text)
+        kept = {k: v for k, v in found.items() if k in named or k not in pending.slots}
+        sure = turn.kind == TurnKind.ANSWER and turn.confidence >= _SURER
+        if kept or intent.label == template.id or sure:
+            return Decision(PendingDecision.SLOT_ANSWER, _merged(pending.slots, kept))
     return Decision(PendingDecision.NEW_QUESTION)
+
+
+def _merged(known: dict[str, Any], said: dict[str, Any]) -> dict[str, Any]:
+    """What a message adds to the fill: one new item joins a list; a new list replaces it.
+
+    "+ check in at door" adds an operation; "the main things are tools, members and
+    tickets" states the entities (the earlier reading may have been a guess).
+    """
+    merged = {**known, **said}
+    for name, value in said.items():
+        before = known.get(name)
+        if isinstance(value, list) and isinstance(before, list) and len(value) == 1:
+            merged[name] = list(dict.fromkeys([*before, *value]))
+    return merged
+
+
+def _system_of(pending: PendingTemplate) -> dict[str, Any]:
+    return {"system": pending.slots["system"]} if pending.slots.get("system") else {}
+
+
+def _new_request(found: dict[str, Any], pending: PendingTemplate, text: str) -> bool:
+    """The template asked for again, for another system ("now CAP for our ticket app")."""
+    other_system = not _same(found.get("system"), pending.slots.get("system"))
+    return other_system and bool(named_templates(text))
 
 
 def _without_correction_words(text: str) -> str:
@@ -124,6 +183,7 @@ def _without_correction_words(text: str) -> str:
         text,
         flags=re.IGNORECASE,
     )
+    text = _SYSTEM_RENAME.sub(lambda m: f"\nsystem: {m.group('name')}\n", text)
     return re.sub(
         r"\b(?:the|our|my)\s+(system|app|data(?: types?)?|operations|ops|entities|events|"
         r"services|dependencies|calls)\s+(?:is|are|should be|would be)\s+",

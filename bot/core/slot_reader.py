@@ -73,7 +73,18 @@ class SlotReader:
                 return {**rules, answering: list(dict.fromkeys(items))}
             if answering == "system" and "system" not in rules and tagged.get("system"):
                 # "It's a hackathon judging portal where judges score projects live"
-                return {**rules, "system": clean_system(tagged["system"][0]) or tagged["system"][0]}
+                rules = {
+                    **rules,
+                    "system": clean_system(tagged["system"][0]) or tagged["system"][0],
+                }
+            if answering == "system":
+                # "It's a volunteer app. Volunteers sign up to a cleanup, ...": the lists too
+                for slot in template.slots:
+                    spans = [
+                        i for i in dict.fromkeys(map(clean_item, tagged.get(slot.name, []))) if i
+                    ]
+                    if slot.type == "list" and slot.name not in rules and len(spans) >= 2:
+                        rules = {**rules, slot.name: spans[:MAX_ITEMS]}
             return rules
         values: dict[str, Any] = {}
         names = {slot.name for slot in template.slots}

@@ -37,7 +37,7 @@ _LABEL_LINE = re.compile(
 _BULLET = re.compile(r"^\s*(?:[-*\u2022\u25e6+>]|\d+[.)]|[a-z][.)])\s+(?P<item>.+)$", re.I)
 _INLINE_LABELS = (
     r"data[ _-]?types?|kinds? of data|types? of data|data|operations|ops|reads and writes|"
-    r"entities|main objects|main things|events|services|microservices|components|"
+    r"entities|main objects|main things|events|services|svcs|microservices|components|"
     r"dependencies|calls"
 )
 _INLINE_LABEL = re.compile(
@@ -58,6 +58,7 @@ _INLINE_SLOT = {
     "main": "entities",  # "main objects", "main things"
     "even": "events",
     "serv": "services",
+    "svcs": "services",
     "micr": "services",
     "comp": "services",
     "depe": "dependencies",
@@ -197,7 +198,9 @@ def extract_slots(
     values: dict[str, Any] = {}
     lines = _labelled_lines(text)
     inline = _inline_labels(text)
-    if answering == "system" and not lines:
+    # A reply with labels ("events: ...") says what it is; the asked-for system is not in it.
+    guess = answering and not (answering == "system" and (lines or inline))
+    if guess and answering == "system":
         values.update(_answer_to(template, answering, text))
     if "system" in names and "system" not in values:
         system = clean_system(lines["system"]) if "system" in lines else None
@@ -237,7 +240,7 @@ def extract_slots(
         values.setdefault("events", values.pop(prose))
     if "services" in lines and "dependencies" in values:
         _named_as_listed(values, split_list(lines["services"]))
-    if answering and answering not in values:
+    if guess and answering not in values:
         values.update(_answer_to(template, answering, text))
     return values
 
@@ -259,6 +262,26 @@ def _named_as_listed(values: dict[str, Any], listed: list[str]) -> None:
     values["services"] = list(dict.fromkeys([*listed, *called]))[:MAX_ITEMS]
 
 
+_CHATTER = re.compile(
+    r"^\W*(?:ok(?:ay)?|k|sure|right|yes|yeah|yep|thanks?|thank you|thx|cool|great|nice|"
+    r"makes sense|got it|i see|sorry|hmm+|lol|haha)(?:\W+(?:ok(?:ay)?|sure|thanks?|"
+    r"makes sense|got it|lol))*\W*$",
+    re.IGNORECASE,
+)
+
+
+# How a reply leads up to the system's name: "let's say an X", "oh its for our X".
+_LEAD_IN = re.compile(
+    r"^(?:(?:oh|ah|ok(?:ay)?|so|well|um+|hm+)[,\s]+)*(?:(?:let'?s\s+(?:say|use|go with|do|pick)|"
+    r"say|it'?s|its|it is|this is|that'?s|that is|is|we(?:'re| are)\s+(?:building|making|doing)|"
+    r"i(?:'m| am)\s+(?:building|making|doing)|for|about|just)\s+)*(?:a|an|the|our|my|r)\s+",
+    re.IGNORECASE,
+)
+_TRAILING_CHATTER = re.compile(
+    r"\s+(?:as (?:the|an|my|our) example|lol|lmao|haha|pls|please|thanks|thx)$", re.IGNORECASE
+)
+
+
 def _answer_to(template: PromptTemplate, answering: str, text: str) -> dict[str, Any]:
     """An unlabelled reply to the slot the bot asked for."""
     slot = template.slot(answering)
@@ -272,13 +295,15 @@ def _answer_to(template: PromptTemplate, answering: str, text: str) -> dict[str,
     if slot.type == "list":
         items = _bullets(reply) or split_list(reply)
         return {answering: items} if items else {}
+    # "zoo management system. move feedings to events", "ok makes sense. it's a bird app"
+    clauses = [
+        clause
+        for clause in re.split(r"\s+[\u2013\u2014-]+\s+|[.;!?](?:\s|$)|,\s|\n", reply)
+        if clause.strip() and not _CHATTER.match(clause) and ":" not in clause
+    ]
+    reply = clauses[0] if clauses else ""
     if len(reply.split()) <= 12:
-        value = re.sub(
-            r"^(?:(?:it'?s|it is|this is|that'?s|that is)\s+)?(?:a|an|the|our|my)\s+",
-            "",
-            reply,
-            flags=re.I,
-        )
+        value = _TRAILING_CHATTER.sub("", _LEAD_IN.sub("", reply))
         if value := clean_system(value):
             return {answering: value}
     return {}

@@ -98,6 +98,10 @@ _SYSTEM_PATTERNS = [
 ]
 _NOT_A_SYSTEM = re.compile(
     rf"^(?:{_ARTICLE}\s+)?(?:partition|network partition|example|instance|me|us|it|this|that|"
+    # a placeholder for the system, not its name: "my project", "our uni homework"
+    r"(?:(?:side|group|final|course|class|uni|school|capstone|pet|team|personal)\s+)?"
+    r"(?:proj\w*|homework|coursework|assignment|capstone|thing|idea|exercise)|"
+    r"app|application|site|website|platform|backend|product|software|"
     r"interview|failure|system|data types?|services?|operations|entities|events|each|them|"
     r"case|way|time|moment|outage|trade-?offs?|cap|consistency|design|analysis|parts?|"
     r"fault tolerance|resilience|events? design|the following|following|mind|while|bit|"

@@ -9,9 +9,8 @@ from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from bot.core.classifier import TextClassifier
+from bot.core.classifier import TextClassifier, read_labelled
 
 
 class TurnKind(StrEnum):
@@ -59,16 +58,9 @@ class TurnReading:
 
 def load_turn_examples(path: Path) -> dict[str, list[str]]:
     """Labelled messages sent while a template waits: {label: [text, ...]}."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
-    examples = {
-        str(label): [str(e["text"] if isinstance(e, dict) else e) for e in rows or []]
-        for label, rows in (data.get("turns") or {}).items()
-    }
-    if unknown := set(examples) - {kind.value for kind in TurnKind}:
-        raise ValueError(f"{path.name}: unknown turn labels {sorted(unknown)}")
-    if any(not examples.get(kind.value) for kind in TurnKind):
-        raise ValueError(f"{path.name}: needs examples of every label")
+    examples = read_labelled(path, "turns")
+    if set(examples) != {kind.value for kind in TurnKind} or not all(examples.values()):
+        raise ValueError(f"{path.name}: needs examples of exactly {[k.value for k in TurnKind]}")
     return examples
 
 
