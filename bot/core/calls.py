@@ -13,7 +13,20 @@ _CALL_VERBS = (  # "call", "use" and "need" alone are nouns too often ("the call
     r"hits|queries|relies on|rely on|reaches out to|uses|connects to|posts to|pings|"
     r"fetches from|reads from|writes to|goes to|fans out to|is calling|are calling|"
     r"(?:will|would|should|must) (?:also |then |in turn |first )?(?:call|use|hit|query)|"
-    r"pulls (?:data )?from|gets data from|sends (?:data |events )?to|notifies|pings"
+    r"pulls (?:data )?from|gets data from|sends (?:data |events )?to|notifies|pings|"
+    r"(?:both|all|also|then) (?:hit|call|use|query)|call(?=\s+(?:the|a|an|our)\s)"
+)
+# "the prediction service doesn't call it directly" names no call.
+_NEGATED_CALL = re.compile(
+    r",?\s*(?:(?:the|a|an)\s+)?(?:[\w-]+\s+){0,3}"
+    r"(?:don'?t|doesn'?t|do not|does not|never|no longer|won'?t)\s+(?:\w+\s+)?"
+    r"(?:call|use|hit|query|talk to|depend on|need|calls|uses|hits)\b[^.;,\n]*",
+    re.IGNORECASE,
+)
+# A new clause with its own call: "A hits B, C also hits D, and E hits F".
+_NEXT_CLAUSE = re.compile(
+    rf",\s*(?:and\s+)?(?=[\w -]{{1,40}}?\s(?:also\s+|then\s+)?(?:{_CALL_VERBS})\b)",
+    re.IGNORECASE,
 )
 _CALLS = re.compile(
     rf"(?P<caller>\b[\w-]+(?:\s+[\w-]+){{0,3}}?)\s+(?:also\s+|then\s+|in turn\s+)?"
@@ -51,6 +64,7 @@ def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
     calls: list[str] = []
     services: list[str] = []
     me = without_article(system) if system else None
+    text = _NEXT_CLAUSE.sub("; ", _NEGATED_CALL.sub(" ", text))
     for line in re.split(r"[\n;]|(?<=[.!?])\s+|,\s*(?=[\w -]+(?:->|\u2192|=>))", text):
         parts = [clean_item(p) for p in _ARROW.split(line)]
         if len(parts) < 2:
@@ -64,8 +78,8 @@ def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
     flat = _ARROW.sub(" -> ", re.sub(r"[*_`]+", "", text))
     for match in _CALLS.finditer(flat):
         caller = _caller(match.group("caller"))
-        if not caller:
-            continue
+        if not caller or caller.split()[-1].lower() in {"i", "you", "they", "he", "she"}:
+            continue  # "which retry I should use for each one" names no call
         if _PRONOUN.match(caller) or (me and caller.lower() in {"we", "i", "us"}):
             if not me:
                 continue
@@ -79,14 +93,17 @@ def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
             match.group("callees"),
             maxsplit=1,
         )[0]
+        # "uploader and feed both hit auth": each of them calls it
+        co_callers = [_caller(part) for part in re.split(r"\s+and\s+", match["caller"])[:-1]]
         # "... the mailer, and the mailer calls SendGrid": the last callee calls on.
         for segment in _ONWARD.split(callees):
             called = [c for c in split_list(segment) if c.lower() != caller.lower()]
-            calls += [f"{caller} -> {callee}" for callee in called]
-            services += [caller, *called]
+            for source in [*filter(None, co_callers), caller]:
+                calls += [f"{source} -> {callee}" for callee in called]
+                services += [source, *called]
             if not called:
                 break
-            caller = called[-1]
+            caller, co_callers = called[-1], []
     return list(dict.fromkeys(calls))[:MAX_ITEMS], list(dict.fromkeys(services))[:MAX_ITEMS]
 
 

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from bot.core.calls import dependencies, snap_calls
-from bot.core.lists import clean_item, mentions, split_list, without_article
+from bot.core.lists import MAX_ITEMS, clean_item, mentions, split_list, without_article
 from bot.templates import PromptTemplate
 
 _REMOVE = re.compile(
@@ -129,6 +129,7 @@ def _edit_list(items: list[str], text: str, system: str) -> list[str] | None:
     return None
 
 
+_ARROWS = re.compile(r"->|\u2192|=>")
 _REVERSED = re.compile(
     r"\b(?:other way (?:a)?round|the opposite|reverse[ds]?|backwards|wrong (?:way|direction)|"
     r"not the other)\b",
@@ -178,19 +179,35 @@ def _edit_calls(calls: list[str], services: list[str], text: str) -> list[str] |
     return list(dict.fromkeys([*(c for c in calls if not replaced(c)), *new]))
 
 
+def _fewer_calls(calls: list[str], text: str) -> list[str] | None:
+    """The calls without those a message removes ("drop payments -> email")."""
+    if not _REMOVE.search(text):
+        return None
+    said = {c.lower() for c in dependencies(_REMOVE.sub(" ", text), None)[0]}
+    kept = [call for call in calls if call.lower() not in said]
+    return kept if len(kept) < len(calls) else None
+
+
 def _more_calls(slots: dict[str, Any], text: str, system: str) -> dict[str, Any]:
     """Calls a message adds, with any service they bring along; {} when none."""
     said_calls = re.search(r"->|\u2192|=>|\b(?:calls|depends on|talks to)\b", text, re.I)
     if not said_calls or _REMOVE.search(text):
         return {}
-    found, sides = dependencies(text, system or None)
+    found = snap_calls(dependencies(text, system or None)[0], list(slots["services"]))
     known = {call.lower() for call in slots["dependencies"]}
     calls = [call for call in found if call.lower() not in known]
     if not calls:
         return {}
-    services = list(slots["services"])
-    services += [s for s in sides if s.lower() not in {x.lower() for x in services}]
-    return {"dependencies": [*slots["dependencies"], *calls], "services": services}
+    return with_calls(slots, [*slots["dependencies"], *calls])
+
+
+def with_calls(slots: dict[str, Any], calls: list[str]) -> dict[str, Any]:
+    """The calls, and the services they name that were not listed yet."""
+    services = list(slots.get("services") or [])
+    listed = {name.lower() for name in services}
+    sides = [side for call in calls for side in call.split(" -> ")]
+    services += [side for side in dict.fromkeys(sides) if side.lower() not in listed]
+    return {"dependencies": calls, "services": services[:MAX_ITEMS]}
 
 
 def _edit_system(system: str, text: str) -> str | None:
@@ -237,8 +254,12 @@ def edit_items(template: PromptTemplate, slots: dict[str, Any], text: str) -> di
         if calls is not None and calls != slots["dependencies"]:
             changed["dependencies"] = calls
             return changed
+        if fewer := _fewer_calls(slots["dependencies"], text):
+            return {"dependencies": fewer}  # "drop payments -> email, it's queued now"
         if more := _more_calls(slots, text, system):
             return more  # "oh and there's a notifs svc too, booking -> notifs"
+    if "dependencies" in {slot.name for slot in template.slots} and _ARROWS.search(text):
+        return changed  # arrows there are calls, never a rename ("gateway -> search")
     for slot in template.slots:
         if slot.type != "list" or slot.name == "dependencies" or not slots.get(slot.name):
             continue

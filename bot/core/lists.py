@@ -28,7 +28,8 @@ _LEADING_FILLER = re.compile(
     re.IGNORECASE,
 )
 _TRAILING_FILLER = re.compile(
-    r"\s+(?:etc\.?|and so on|and more|too|as well|also|(?:in|on|within|inside) (?:our|my|the) "
+    r"\s+(?:etc\.?|and so on|and more|too|as well|also|tbh|ngl|lol|imo|i think|i guess|"
+    r"(?:in|on|within|inside) (?:our|my|the) "
     r"(?:system|app|codebase|code|db|database|platform|setup|backend|schema|model|project))$",
     re.I,
 )
@@ -38,7 +39,9 @@ _NOT_AN_ITEM = re.compile(
     r"timeouts?|circuit[- ]breakers?|breakers?|bulkheads?|event sourcing|consistency|strong|"
     r"causal|eventual|cp|ap|partitions?|design the events|fallbacks?|"
     r"it|this|that|these|those|them|they|stuff|things|etc|more|others?|so on|"
-    r"the rest|lots?|many|few|some|all|each|every|please|thanks?|yes|no|ok|okay)$",
+    r"the rest|lots?|many|few|some|all|each|every|please|thanks?|yes|no|ok|okay|sorry|nvm|"
+    r"never ?mind|actually|actualy|oops|wait|hmm+|lol|btw|idk|tbh|ngl|(?:ok(?:ay)?\s+)?got it|"
+    r"makes sense|i see|thank you|cool|great)$",
     re.IGNORECASE,
 )
 

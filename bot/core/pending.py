@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bot.core.corrections import edit_items
+from bot.core.calls import snap_calls
+from bot.core.corrections import edit_items, with_calls
 from bot.core.intent import EXPLAIN, Intent, named_templates
 from bot.core.lists import without_article
 from bot.core.slot_reader import SlotReader
@@ -44,6 +45,7 @@ _RESUME = re.compile(
     re.IGNORECASE,
 )
 _SURE, _SURER = 0.8, 0.9
+_DROPS = re.compile(r"\b(?:drop|remove|delete|scratch|not|without)\b(?!\s+(?:work|run))", re.I)
 _CLAUSE_END = re.compile(r"[.!\n;:\u2014]|\s-\s")
 _CORRECTION = re.compile(
     r"^\s*(?:no|nope|not quite|actually|sorry|correction|wait|oops|i meant|change)\b"
@@ -63,7 +65,8 @@ _SYSTEM_RENAME = re.compile(
 _QUESTION = re.compile(
     r"\?\s*$|^\s*(?:(?:ok|okay|so|also|and|but|actually|wait|hm+|btw)[,!.]?\s+)*"
     r"(?:what'?s?|whats|why|how|when|where|which|who|is|are|does|do|can|could|should|"
-    r"explain|define|describe|tell me|remind me)\b",
+    r"explain|define|describe|tell me|remind me)\b"
+    r"|\bi (?:don'?t|do not|didn'?t|never|still don'?t) (?:understand|get|got)\b|\bwhy not\b",
     re.IGNORECASE,
 )
 
@@ -97,6 +100,15 @@ def decide(
         return Decision(PendingDecision.ASIDE)
     if asks and intent.label == EXPLAIN and turn.kind != TurnKind.ANSWER:
         return Decision(PendingDecision.ASIDE)
+    answering = pending.missing[0] if pending.missing else None
+    # "match can't work without login": calls answer the question, whatever their words
+    wants_calls = answering == "dependencies" and not asks and not _DROPS.search(text)
+    if wants_calls and (calls := reader.read(template, text, answering).get(answering)):
+        services = list(pending.slots.get("services") or [])
+        calls = snap_calls(calls, services)
+        return Decision(
+            PendingDecision.SLOT_ANSWER, {**pending.slots, **with_calls(pending.slots, calls)}
+        )
     if edited := edit_items(template, pending.slots, text):
         # "not trainers, coaches", "scratch X", "also Y", "a hostel, not a hotel": in place.
         renamed = _SYSTEM_RENAME.search(text)
@@ -109,7 +121,6 @@ def decide(
             return Decision(PendingDecision.ABANDON)
         if turn.kind == TurnKind.RESUME:
             return Decision(PendingDecision.RESUME, dict(pending.slots))
-    answering = pending.missing[0] if pending.missing else None
     if _CORRECTION.search(text) or _SYSTEM_RENAME.search(text):
         rewritten = _without_correction_words(text)
         named = labelled_slots(rewritten)
@@ -122,7 +133,7 @@ def decide(
     if any(name in found for name in pending.missing):
         # An answer fills what was missing; what the student said before stays.
         return Decision(PendingDecision.SLOT_ANSWER, {**found, **pending.slots})
-    sure_answer = turn.kind == TurnKind.ANSWER and turn.confidence >= _SURE
+    sure_answer = turn.kind == TurnKind.ANSWER and turn.confidence >= _SURER
     if asks and not sure_answer and intent.label in (EXPLAIN, template.id):
         # Shaped like a question, filling nothing missing: "side q: why not call directly?"
         return Decision(PendingDecision.ASIDE)

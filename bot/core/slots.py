@@ -96,6 +96,7 @@ def _labelled_lines(text: str) -> dict[str, str]:
     """Slot -> raw value for "Label: value" lines; bullets under an empty label join it."""
     found: dict[str, str] = {}
     current: str | None = None
+    bare = False  # under an empty label ("services:"), plain lines are its items too
     # A label may also open a sentence inside a paragraph: "... platform. Entities: a, b."
     for line in re.split(r"\n|(?<=[.!?])\s+(?=[A-Z*])", text):
         label = _LABEL_LINE.match(line)
@@ -104,8 +105,10 @@ def _labelled_lines(text: str) -> dict[str, str]:
             current = slot
             value = re.split(r"(?<=[.!?])\s+(?=[A-Z])", label.group("value").strip())[0]
             found[slot] = f"{found[slot]}\n{value}" if slot in found and value else value
-        elif current and (bullet := _BULLET.match(line)):
-            found[current] = f"{found.get(current, '')}\n{bullet.group('item')}".strip()
+            bare = not value
+        elif current and (bullet := _BULLET.match(line) or (bare and line.strip() and not label)):
+            item = bullet.group("item") if isinstance(bullet, re.Match) else line.strip()
+            found[current] = f"{found.get(current, '')}\n{item}".strip()
         elif line.strip():
             current = None
     return {slot: value for slot, value in found.items() if value.strip()}
@@ -176,6 +179,20 @@ def _prose_lists(text: str) -> Iterator[list[str]]:
             yield _without_subject(items)
 
 
+def tables_as_bullets(text: str) -> str:
+    """A pasted Markdown table as bullets of its first column (its header row dropped)."""
+
+    def bullets(table: re.Match[str]) -> str:
+        rows = [row.strip().strip("|") for row in table[0].strip().splitlines()]
+        cells = [row.split("|")[0].strip() for row in rows if not re.fullmatch(r"[\s|:-]+", row)]
+        return "\n".join(f"- {cell}" for cell in cells[1:] if cell) + "\n"
+
+    return _TABLE.sub(bullets, text)
+
+
+_TABLE = re.compile(r"(?m)(?:^[ \t]*\|.*\|[ \t]*(?:\n|$)){2,}")
+
+
 def _bullets(text: str) -> list[str]:
     items = [
         clean_item(m.group("item")) for line in text.splitlines() if (m := _BULLET.match(line))
@@ -196,6 +213,7 @@ def extract_slots(
     """
     names = [s.name for s in template.slots]
     values: dict[str, Any] = {}
+    text = tables_as_bullets(text)
     lines = _labelled_lines(text)
     inline = _inline_labels(text)
     # A reply with labels ("events: ...") says what it is; the asked-for system is not in it.
@@ -289,7 +307,12 @@ def _answer_to(template: PromptTemplate, answering: str, text: str) -> dict[str,
     if answering == "dependencies":
         # Asked "which service calls which?", "uploader needs transcoder" is a call too;
         # a reply naming no call fills nothing (the bot asks again).
-        reply = re.sub(r"\b(?:needs?|call|use|requires?)\b", "calls", reply, flags=re.I)
+        reply = re.sub(
+            r"\b(?:needs?|call|use|requires?|(?:can'?t|cannot) (?:work|run|do anything) without)\b",
+            "calls",
+            reply,
+            flags=re.I,
+        )
         calls, _ = dependencies(reply, None)
         return {answering: calls} if calls else {}
     if slot.type == "list":

@@ -109,10 +109,16 @@ _NOT_A_SYSTEM = re.compile(
     re.IGNORECASE,
 )
 _TRIM_SYSTEM = re.compile(r"\s+(?:here|now|today|please|pls|plz|too|also|again)$", re.I)
+# "study room booking app for our campus" is the study room booking app; but "platform for
+# renting kayaks" keeps its phrase, as "platform" alone names nothing.
+_QUALIFIED = re.compile(
+    rf"^((?:{_ARTICLE}\s+)?{_MODIFIER}{{1,4}}(?:{_HEAD_NOUNS}))\s+(?:for|of|at|in|with|across|serving)\s+\S.*$",
+    re.IGNORECASE,
+)
 
 
 _NOT_IN_A_NAME = re.compile(
-    r"\b(?:you|u|do|does|can|cn|could|pls|plz|please|help|need|hey|hi|hello|wat|what|how|it|"
+    r"\b(?:you|u|do|does|can|cn|could|pls|plz|please|help|need|hey|hi|hello|wat|what|whats|how|it|"
     r"is|are|be|am|i|we|me|us|they|so|explain|describe|define|tell|compare)\b",
     re.IGNORECASE,
 )
@@ -129,6 +135,7 @@ def clean_system(raw: str) -> str | None:
         return None
     system = re.split(r",?\s+(?:not|instead of|rather than)\s", system, maxsplit=1)[0]
     system = re.sub(r"\s+(?:and|or|but|so|then)$", "", _TRIM_SYSTEM.sub("", system), flags=re.I)
+    system = _QUALIFIED.sub(r"\1", system)
     if not re.search(r"[A-Za-z0-9]{2}", system) or _NOT_A_SYSTEM.match(system):
         return None
     if re.fullmatch(

@@ -29,6 +29,7 @@ _TURN_CUES = [
     r"before (?:that|i answer|we go on))[,:!.\s-]*)*(?:what'?s?|whats|why|how|when|where|which|"
     r"who|is|are|does|do|can|could|should|would)\b",
     r"\b(?:explain|define|describe|remind me|tell me|what does .+ mean|never (?:got|understood)|"
+    r"(?:don'?t|do not|didn'?t) (?:understand|get)|why not|"
     r"confused|difference between|vs\.?|versus|meaning of|eli5)\b",
     r"^\W*(?:no|nope|not quite|actually|sorry|correction|wait|oops|i meant|my bad|mb|edit)\b",
     r"^\W*(?:also|oh and|and|plus|add|forgot|one more)\b|\b(?:too|as well)\W*$",
