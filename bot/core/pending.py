@@ -58,7 +58,8 @@ _CORRECTION = re.compile(
 _SYSTEM_RENAME = re.compile(
     r"\b(?:(?:please\s+)?(?:refer to|call|name|rename)\s+(?:the|our|my)\s+(?:system|app)"
     r"\s+(?:as|to)?\s*|the\s+(?:system'?s\s+)?name(?:\s+of\s+(?:the|our|my)\s+(?:system|app))?"
-    r"\s+is\s+|(?:it'?s|it\s+is)\s+(?:actually\s+|now\s+)*(?:called|named)\s+)"
+    r"\s+is\s+|(?:it'?s|it\s+is)\s+(?:actually\s+|now\s+)*(?:called|named)\s+|"
+    r"(?:we|i)\s+(?:call|named?)\s+it\s+)"
     r"(?P<name>[^.;,!?\n]+)",
     re.IGNORECASE,
 )
@@ -114,7 +115,10 @@ def decide(
         renamed = _SYSTEM_RENAME.search(text)
         if renamed and "called" not in renamed[0] and (name := clean_system(renamed["name"])):
             edited["system"] = name  # "refer to the system as X, and remove Y"
-        return Decision(PendingDecision.CORRECTION, {**pending.slots, **edited})
+        # "- system: ParcelTrail\n- drivers should be couriers": the missing slot too
+        named, found = labelled_slots(text), reader.read(template, text)
+        filled = {k: v for k, v in found.items() if k in pending.missing and k in named}
+        return Decision(PendingDecision.CORRECTION, {**pending.slots, **edited, **filled})
     if not resumed and turn.confidence >= _SURE:
         # Only a sure reading drops the fill or skips reading it: "nvm" may start a fix.
         if turn.kind == TurnKind.ABANDON:

@@ -104,9 +104,14 @@ def _labelled_lines(text: str) -> dict[str, str]:
         if label and slot:
             current = slot
             value = re.split(r"(?<=[.!?])\s+(?=[A-Z])", label.group("value").strip())[0]
-            found[slot] = f"{found[slot]}\n{value}" if slot in found and value else value
+            joined = slot in found and value and slot != "system"  # a system is said once
+            found[slot] = f"{found[slot]}\n{value}" if joined else value or found.get(slot, "")
             bare = not value
-        elif current and (bullet := _BULLET.match(line) or (bare and line.strip() and not label)):
+        elif (
+            current
+            and current != "system"
+            and (bullet := _BULLET.match(line) or (bare and line.strip() and not label))
+        ):
             item = bullet.group("item") if isinstance(bullet, re.Match) else line.strip()
             found[current] = f"{found.get(current, '')}\n{item}".strip()
         elif line.strip():
