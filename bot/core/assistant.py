@@ -249,21 +249,21 @@ class Assistant:
         intent = self._intents.predict(text, layout)
         trace.intent = intent.label
         if forced is None and ctx.pending and ctx.pending.course == course:
-            pending_template = self.prompts.get(ctx.pending.template_id)
-            turn = self._turns.predict(text, layout)
-            decision = decide(pending_template, ctx.pending, layout, intent, turn, self.slots)
+            waiting = self.prompts.get(ctx.pending.template_id)
+            turn, others = self._turns.predict(text, layout), self.prompts.user_templates()
+            decision = decide(waiting, ctx.pending, layout, intent, turn, self.slots, others)
             trace.pending = decision.kind
             if decision.kind == PendingDecision.ASIDE:
                 # Answered as an explanation: "why would orders be CP?" opens no template.
                 intent = Intent(EXPLAIN, intent.confidence)
             elif decision.kind == PendingDecision.ABANDON:
                 self._save_pending(ctx, None)
-                dropped = pending_template
+                dropped = waiting
                 ctx.notes.append(f"Dropped: {dropped.title}. Ask for it again any time.")
-            elif decision.kind == PendingDecision.SWITCH:
-                slots = decision.slots  # the system carries over to the other template
-            elif decision.kind not in (PendingDecision.NEW_QUESTION, PendingDecision.ASIDE):
-                template, slots, question = pending_template, decision.slots, ctx.pending.question
+            elif decision.kind == PendingDecision.SWITCH:  # the system carries over
+                template, slots = self.prompts.template(decision.switch_to), decision.slots
+            elif decision.kind != PendingDecision.NEW_QUESTION:
+                template, slots, question = waiting, decision.slots, ctx.pending.question
                 extract = False
         retrieval_query = question
         with trace.stage("retrieval"):

@@ -172,8 +172,8 @@ def _edit_calls(calls: list[str], services: list[str], text: str) -> list[str] |
 
     def replaced(call: str) -> bool:
         caller, _, callee = call.lower().partition(" -> ")
-        if call.lower() in reversed_calls:
-            return True
+        if reversed_calls:
+            return call.lower() in reversed_calls
         return callee in callees and (not dropped or caller in dropped)
 
     return list(dict.fromkeys([*(c for c in calls if not replaced(c)), *new]))

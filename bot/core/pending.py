@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -37,6 +38,7 @@ class Decision:
 
     kind: PendingDecision
     slots: dict[str, Any] = field(default_factory=dict)
+    switch_to: str | None = None  # the other template, for SWITCH
 
 
 _RESUME = re.compile(
@@ -45,7 +47,8 @@ _RESUME = re.compile(
     re.IGNORECASE,
 )
 _SURE, _SURER = 0.8, 0.9
-_DROPS = re.compile(r"\b(?:drop|remove|delete|scratch|not|without)\b(?!\s+(?:work|run))", re.I)
+_DROPS = re.compile(r"\b(?:drop|remove|delete|scratch|not|without)\b", re.IGNORECASE)
+_NEEDS = re.compile(r"\b(?:can'?t|cannot|can not) (?:work|run|do anything) without\b", re.I)
 _CLAUSE_END = re.compile(r"[.!\n;:\u2014]|\s-\s")
 _CORRECTION = re.compile(
     r"^\s*(?:no|nope|not quite|actually|sorry|correction|wait|oops|i meant|change)\b"
@@ -79,6 +82,7 @@ def decide(
     intent: Intent,
     turn: TurnReading,
     reader: SlotReader,
+    others: Sequence[PromptTemplate] = (),
 ) -> Decision:
     """Resume, correct, or fill the pending template, or leave it for a new question.
 
@@ -102,8 +106,14 @@ def decide(
     if asks and intent.label == EXPLAIN and turn.kind != TurnKind.ANSWER:
         return Decision(PendingDecision.ASIDE)
     answering = pending.missing[0] if pending.missing else None
+    foreign = labelled_slots(text) - {slot.name for slot in template.slots}
+    if foreign and not asks and (target := _template_with(foreign, others, intent)):
+        # "entities: ..., events: ..." while a resilience design waits: the student wants
+        # the other template for the same system.
+        return Decision(PendingDecision.SWITCH, _system_of(pending), target)
     # "match can't work without login": calls answer the question, whatever their words
-    wants_calls = answering == "dependencies" and not asks and not _DROPS.search(text)
+    needs = _NEEDS.sub(" calls ", text)  # "booking can't work without payment" names a call
+    wants_calls = answering == "dependencies" and not asks and not _DROPS.search(needs)
     if wants_calls and (calls := reader.read(template, text, answering).get(answering)):
         services = list(pending.slots.get("services") or [])
         calls = snap_calls(calls, services)
@@ -150,10 +160,6 @@ def decide(
     if resumed:
         return Decision(PendingDecision.RESUME, dict(pending.slots))
     other = intent.template_id not in (None, template.id)
-    if other and not asks and labelled_slots(text) - {slot.name for slot in template.slots}:
-        # "entities: ..., events: ..." while a resilience design waits: the student wants
-        # the other template for the same system.
-        return Decision(PendingDecision.SWITCH, _system_of(pending))
     if not other and not asks and not _new_request(found, pending, text):
         # The same template again, or a sure answer: never start over and lose the fill.
         # Slots still missing, or named outright ("events: ..."), take the new reading;
@@ -175,9 +181,16 @@ def _merged(known: dict[str, Any], said: dict[str, Any]) -> dict[str, Any]:
     merged = {**known, **said}
     for name, value in said.items():
         before = known.get(name)
-        if isinstance(value, list) and isinstance(before, list) and len(value) == 1:
+        grows = len(value) == 1 or name in ("services", "dependencies")  # calls add up
+        if isinstance(value, list) and isinstance(before, list) and grows:
             merged[name] = list(dict.fromkeys([*before, *value]))
     return merged
+
+
+def _template_with(slots: set[str], others: Sequence[PromptTemplate], intent: Intent) -> str | None:
+    """The template that has the slots the message labels, the intent's if it has them."""
+    fits = [t.id for t in others if slots <= {slot.name for slot in t.slots}]
+    return intent.label if intent.label in fits else next(iter(fits), None)
 
 
 def _system_of(pending: PendingTemplate) -> dict[str, Any]:

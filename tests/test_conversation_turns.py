@@ -1,0 +1,138 @@
+"""A template filled over several turns, through `Assistant.ask`: asides, edits, switches."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from bot.core.models import Address, Incoming, Reply
+from bot.core.trace import Trace, describe
+from bot.core.turns import load_turn_examples
+
+
+class Thread:
+    """One student's thread with the assistant."""
+
+    def __init__(self, app) -> None:
+        self.app, self.id = app, uuid.uuid4().hex
+
+    def say(self, text: str) -> Reply:
+        incoming = Incoming(Address("test", "t1", "C1"), "U1", text, self.id)
+        return self.app.assistant.ask(incoming)
+
+    def read_as(self, text: str) -> str:
+        trace = Trace("test", "t")
+        incoming = Incoming(Address("test", "t1", "C1"), "U1", text, self.id)
+        self.app.assistant.ask(incoming, trace=trace)
+        return describe(trace)
+
+
+@pytest.mark.parametrize(
+    "aside",
+    [
+        "i never got why quorums need a majority",
+        "hmm remind me what graceful degradation means, like if search is down",
+        "Before that, I have question: what means read your writes? Professor say it many times.",
+    ],
+)
+def test_a_concept_question_without_a_question_mark_is_answered_and_the_fill_waits(app, aside):
+    thread = Thread(app)
+    assert thread.say("consistency design for our recipe site please").template.missing == [
+        "operations"
+    ]
+    answered = thread.say(aside)
+    assert answered.template is None and answered.in_scope
+    done = thread.say("post recipe, rate recipe, load feed")
+    assert done.template.slots["operations"] == ["post recipe", "rate recipe", "load feed"]
+    assert done.template.missing == []
+
+
+def test_a_bare_name_answers_which_system_even_if_it_reads_like_a_topic(app):
+    thread = Thread(app)
+    thread.say("consistency design. ops: book class, cancel booking, view timetable")
+    named = thread.say("gym class booker")
+    assert named.template.slots["system"] == "gym class booker"
+    assert named.template.missing == []
+
+
+def test_forget_it_drops_the_fill_and_says_so(app):
+    thread = Thread(app)
+    thread.say("Can you do a CAP analysis for my chat app?")
+    dropped = thread.say("forget it")
+    assert dropped.template is None
+    assert any("Dropped: CAP trade-off analysis" in note for note in dropped.notes)
+    later = thread.say("messages, presence and read receipts")
+    assert later.template is None  # nothing waits any more
+
+
+def test_naming_the_other_templates_slots_switches_template_and_keeps_the_system(app):
+    thread = Thread(app)
+    thread.say("resilience review for our smart home hub")
+    switched = thread.say("entities: devices, rooms, automations. events: door unlocked")
+    assert switched.template.id == "event-driven-design"
+    assert switched.template.slots["system"] == "our smart home hub"
+    assert switched.template.slots["entities"] == ["devices", "rooms", "automations"]
+
+
+def test_a_message_it_cannot_read_never_restarts_the_template(app):
+    thread = Thread(app)
+    thread.say("consistency design for our trail app: submit report, confirm report, view map")
+    kept = thread.say("actually 2 and 3 are one op in the consistency design now")
+    assert kept.template.slots["system"] == "our trail app"
+    assert kept.template.slots["operations"] == ["submit report", "confirm report", "view map"]
+
+
+@pytest.mark.parametrize("opening", ["consistency models for my project pls", "cap for my app"])
+def test_a_placeholder_is_not_a_system_and_the_bot_asks_for_one(app, opening):
+    reply = Thread(app).say(opening)
+    assert "system" in reply.template.missing
+
+
+@pytest.mark.parametrize(
+    ("steps", "slot", "expected"),
+    [
+        (["resilience design for our ticket site", "services: gateway, booking, payment",
+          "- booking can't work without payment\n- gateway needs booking"],
+         "dependencies", ["booking -> payment", "gateway -> booking"]),
+        (["resilience design for a smart-meter platform",
+          "It has these services:\n\n| Service | Role |\n|---|---|\n| ingest | readings |\n"
+          "| billing | invoices |"], "services", ["ingest", "billing"]),
+        (["resilience design for our job board: api -> listings, listings -> search",
+          "oops, it's search that calls listings, not the other way round"],
+         "dependencies", ["api -> listings", "search -> listings"]),
+        (["resilience design for our shop: checkout -> payments, payments -> email",
+          "drop payments -> email, it goes through a queue now"],
+         "dependencies", ["checkout -> payments"]),
+        (["resilience design for our uploads: uploader calls storage",
+          "uploader and feed both hit auth tbh"],
+         "dependencies", ["uploader -> storage", "uploader -> auth", "feed -> auth"]),
+        (["event-driven design for an insurance claims platform: policies, claims",
+          "please refer to the system as the motor claims platform"],
+         "system", "the motor claims platform"),
+        (["consistency design for our gym app: book class, cancel booking",
+          "+ check in at door"],
+         "operations", ["book class", "cancel booking", "check in at door"]),
+        (["event-driven design pls\n- entities: parcels, vans, drivers",
+          "- system: ParcelTrail\n- drivers should be couriers"],
+         "system", "ParcelTrail"),
+    ],
+)  # fmt: skip
+def test_answers_and_edits_in_the_shapes_students_use(app, steps, slot, expected):
+    thread = Thread(app)
+    for text in steps:
+        reply = thread.say(text)
+    assert reply.template.slots[slot] == expected
+
+
+def test_the_trace_names_an_aside(app):
+    thread = Thread(app)
+    thread.say("Can you do a CAP analysis for my chat app?")
+    assert "read as a aside" in thread.read_as("btw whats a quorum")
+
+
+def test_the_turn_examples_need_every_label(tmp_path):
+    bad = tmp_path / "turn-examples.yaml"
+    bad.write_text("turns:\n  answer: [a]\n  question: [b]\n")
+    with pytest.raises(ValueError, match="abandon"):
+        load_turn_examples(bad)
