@@ -112,13 +112,15 @@ def ask_row(container: Any, queries: Sequence[str], course: str) -> Row:
 def template_rows(container: Any, course: str, rounds: int) -> list[Row]:
     """Warm asks that open a template, and the understanding step alone (intent + slots).
 
-    Memory counts the classifier's weights, the example vectors it was fitted on, and the
-    slot tagger's model.
+    Memory counts the two classifiers' weights (intent, and the turn while a template
+    waits), the example vectors they were fitted on, and the slot tagger's model. The
+    timing includes reading the turn, which only a message to a waiting template needs.
 
     The question's embedding is the one retrieval computes anyway, so understanding is
     timed with it cached: what it adds to an ask is the classifier and the extractor.
     """
     from bot.core.intent import load_examples
+    from bot.core.turns import load_turn_examples
 
     requests = TEMPLATE_REQUESTS * rounds
     asks = _timed_asks(container, requests, course, "templater")
@@ -128,13 +130,15 @@ def template_rows(container: Any, course: str, rounds: int) -> list[Row]:
         container.embedder.embed_query(flat)  # retrieval's embedding of the question
         started = time.perf_counter()
         intent = container.intents.predict(flat, text)
+        container.turns.predict(flat, text)
         if intent.template_id:
             container.assistant.slots.read(container.prompts.template(intent.template_id), text)
         understood.append(time.perf_counter() - started)
-    examples = sum(
-        len(v) for v in load_examples(container.settings.prompts_dir / "intents.yaml").values()
-    )
-    memory = container.intents.memory_bytes() + examples * 384 * 4  # float32 MiniLM vectors
+    prompts = container.settings.prompts_dir
+    examples = sum(len(v) for v in load_examples(prompts / "intents.yaml").values())
+    examples += sum(len(v) for v in load_turn_examples(prompts / "turn-examples.yaml").values())
+    memory = examples * 384 * 4  # float32 MiniLM vectors
+    memory += container.intents.memory_bytes() + container.turns.memory_bytes()
     memory += container.assistant.slots.memory_bytes()
     return [
         ms_row(TEMPLATE_ASK, asks),
