@@ -124,6 +124,7 @@ def template_rows(container: Any, course: str, rounds: int) -> list[Row]:
 
     requests = TEMPLATE_REQUESTS * rounds
     asks = _timed_asks(container, requests, course, "templater")
+    container.turns.prepare()  # a serving process fits it at start-up, as it does the intents
     understood = []
     for text in requests:
         flat = " ".join(text.split())
