@@ -89,6 +89,7 @@ def test_a_placeholder_is_not_a_system_and_the_bot_asks_for_one(app, opening):
     assert "system" in reply.template.missing
 
 
+@pytest.mark.slow  # eight conversations through the whole core; the fast lane has the rest
 @pytest.mark.parametrize(
     ("steps", "slot", "expected"),
     [
