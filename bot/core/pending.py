@@ -111,15 +111,13 @@ def decide(
         # "entities: ..., events: ..." while a resilience design waits: the student wants
         # the other template for the same system.
         return Decision(PendingDecision.SWITCH, _system_of(pending), target)
-    # "match can't work without login": calls answer the question, whatever their words
-    needs = _NEEDS.sub(" calls ", text)  # "booking can't work without payment" names a call
+    # Asked which service calls which, "booking can't work without payment" is a call.
+    needs = _NEEDS.sub(" calls ", text)
     wants_calls = answering == "dependencies" and not asks and not _DROPS.search(needs)
     if wants_calls and (calls := reader.read(template, text, answering).get(answering)):
-        services = list(pending.slots.get("services") or [])
-        calls = snap_calls(calls, services)
-        return Decision(
-            PendingDecision.SLOT_ANSWER, {**pending.slots, **with_calls(pending.slots, calls)}
-        )
+        calls = snap_calls(calls, list(pending.slots.get("services") or []))
+        answered = {**pending.slots, **with_calls(pending.slots, calls)}
+        return Decision(PendingDecision.SLOT_ANSWER, answered)
     if edited := edit_items(template, pending.slots, text):
         # "not trainers, coaches", "scratch X", "also Y", "a hostel, not a hotel": in place.
         renamed = _SYSTEM_RENAME.search(text)
@@ -166,8 +164,7 @@ def decide(
         # a message it cannot read leaves the fill as it was (the read-back shows it).
         named = labelled_slots(text)
         kept = {k: v for k, v in found.items() if k in named or k not in pending.slots}
-        sure = turn.kind == TurnKind.ANSWER and turn.confidence >= _SURER
-        if kept or intent.label == template.id or sure:
+        if kept or intent.label == template.id or sure_answer:
             return Decision(PendingDecision.SLOT_ANSWER, _merged(pending.slots, kept))
     return Decision(PendingDecision.NEW_QUESTION)
 
