@@ -5,10 +5,19 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The predicted label and how sure the classifier is."""
+
+    label: str
+    confidence: float
 
 
 def read_labelled(path: Path, section: str) -> dict[str, list[str]]:
@@ -33,7 +42,7 @@ class TextClassifier:
     def __init__(
         self,
         examples: dict[str, list[str]],
-        cues: Sequence[re.Pattern[str]],
+        cues: Sequence[str],
         embed: Callable[[Sequence[str]], np.ndarray],
         embed_one: Callable[[str], np.ndarray] | None = None,
         l2: float = 1e-4,
@@ -42,7 +51,8 @@ class TextClassifier:
     ) -> None:
         self.labels = sorted(examples)
         self._balanced = balanced
-        self._examples, self._cues, self._embed = examples, list(cues), embed
+        self._examples, self._embed = examples, embed
+        self._cues = [re.compile(cue, re.IGNORECASE) for cue in cues]
         self._embed_one = embed_one or (lambda text: embed([text])[0])
         self._l2, self._steps = l2, steps
         self._fitted: tuple[np.ndarray, np.ndarray] | None = None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.core.classifier import TextClassifier, read_labelled
+from bot.core.classifier import Prediction, TextClassifier, read_labelled
 
 EXPLAIN = "explain"
 
@@ -55,15 +55,11 @@ _CUES = [
     r"tell me about|is it true|when (?:do|does|should)|difference|compare)\b",
     r"\b(?:mean|means|meaning|definition|in simple terms|eli5|example of|vs\.?|versus)\b",
 ]
-_COMPILED_CUES = [re.compile(cue, re.IGNORECASE) for cue in _CUES]
 
 
 @dataclass(frozen=True)
-class Intent:
+class Intent(Prediction):
     """The predicted label (a template id or "explain") and how sure the classifier is."""
-
-    label: str
-    confidence: float
 
     @property
     def template_id(self) -> str | None:
@@ -93,7 +89,7 @@ class IntentClassifier(TextClassifier):
         embed_one: Callable[[str], np.ndarray] | None = None,
         margin: float = 0.3,
     ) -> None:
-        super().__init__(examples, _COMPILED_CUES, embed, embed_one)
+        super().__init__(examples, _CUES, embed, embed_one)
         self._margin = margin
 
     def predict(self, text: str, layout: str | None = None) -> Intent:

@@ -9,13 +9,14 @@ from enum import StrEnum
 from typing import Any
 
 from bot.core.calls import snap_calls
+from bot.core.classifier import Prediction
 from bot.core.corrections import edit_items, with_calls
 from bot.core.intent import EXPLAIN, Intent, named_templates
 from bot.core.lists import without_article
 from bot.core.slot_reader import SlotReader
 from bot.core.slots import labelled_slots
 from bot.core.system_name import clean_system
-from bot.core.turns import TurnKind, TurnReading
+from bot.core.turns import TurnKind
 from bot.state.conversations import PendingTemplate
 from bot.templates import PromptTemplate
 
@@ -80,7 +81,7 @@ def decide(
     pending: PendingTemplate,
     text: str,
     intent: Intent,
-    turn: TurnReading,
+    turn: Prediction,
     reader: SlotReader,
     others: Sequence[PromptTemplate] = (),
 ) -> Decision:
@@ -100,10 +101,10 @@ def decide(
     asks = bool(_QUESTION.search(text))
     # "gym class booker" just after "which system?" answers it, whatever its topic.
     bare = pending.missing and not asks and len(text.split()) <= 6
-    aside = turn.kind == TurnKind.QUESTION and intent.label in (EXPLAIN, template.id)
+    aside = turn.label == TurnKind.QUESTION and intent.label in (EXPLAIN, template.id)
     if aside and not resumed and not bare:
         return Decision(PendingDecision.ASIDE)
-    if asks and intent.label == EXPLAIN and turn.kind != TurnKind.ANSWER:
+    if asks and intent.label == EXPLAIN and turn.label != TurnKind.ANSWER:
         return Decision(PendingDecision.ASIDE)
     answering = pending.missing[0] if pending.missing else None
     foreign = labelled_slots(text) - {slot.name for slot in template.slots}
@@ -129,9 +130,9 @@ def decide(
         return Decision(PendingDecision.CORRECTION, {**pending.slots, **edited, **filled})
     if not resumed and turn.confidence >= _SURE:
         # Only a sure reading drops the fill or skips reading it: "nvm" may start a fix.
-        if turn.kind == TurnKind.ABANDON:
+        if turn.label == TurnKind.ABANDON:
             return Decision(PendingDecision.ABANDON)
-        if turn.kind == TurnKind.RESUME:
+        if turn.label == TurnKind.RESUME:
             return Decision(PendingDecision.RESUME, dict(pending.slots))
     if _CORRECTION.search(text) or _SYSTEM_RENAME.search(text):
         rewritten = _without_correction_words(text)
@@ -145,12 +146,12 @@ def decide(
     if any(name in found for name in pending.missing):
         # An answer fills what was missing; what the student said before stays.
         return Decision(PendingDecision.SLOT_ANSWER, {**found, **pending.slots})
-    sure_answer = turn.kind == TurnKind.ANSWER and turn.confidence >= _SURER
+    sure_answer = turn.label == TurnKind.ANSWER and turn.confidence >= _SURER
     if asks and not sure_answer and intent.label in (EXPLAIN, template.id):
         # Shaped like a question, filling nothing missing: "side q: why not call directly?"
         return Decision(PendingDecision.ASIDE)
     same_system = _same(found.get("system"), pending.slots.get("system"))
-    answers = turn.kind == TurnKind.ANSWER or intent.label in (template.id, EXPLAIN)
+    answers = turn.label == TurnKind.ANSWER or intent.label in (template.id, EXPLAIN)
     if found and same_system and not asks and answers:
         # More about the same system ("the main things are tools, members and tickets"):
         # what it states replaces what was read before, which may have been a guess.

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 
-from bot.core.classifier import TextClassifier, read_labelled
+from bot.core.classifier import Prediction, TextClassifier, read_labelled
 
 
 class TurnKind(StrEnum):
@@ -46,15 +44,6 @@ _TURN_CUES = [
     r"^\W*\S+(?:\s+\S+){0,3}\W*$",
     r"\b(?:it'?s|its|it is|we (?:have|store|keep|run|do)|our|my|the system)\b",
 ]
-_COMPILED_TURN_CUES = [re.compile(cue, re.IGNORECASE) for cue in _TURN_CUES]
-
-
-@dataclass(frozen=True)
-class TurnReading:
-    """What the message is, and how sure the classifier is."""
-
-    kind: TurnKind
-    confidence: float
 
 
 def load_turn_examples(path: Path) -> dict[str, list[str]]:
@@ -75,10 +64,10 @@ class TurnClassifier(TextClassifier):
         embed_one: Callable[[str], np.ndarray] | None = None,
     ) -> None:
         # Answers far outnumber the rest in real threads: the examples' own mix is the prior.
-        super().__init__(examples, _COMPILED_TURN_CUES, embed, embed_one, balanced=False)
+        super().__init__(examples, _TURN_CUES, embed, embed_one, balanced=False)
 
-    def predict(self, text: str, layout: str | None = None) -> TurnReading:
+    def predict(self, text: str, layout: str | None = None) -> Prediction:
         """The most probable kind of turn."""
         p = self.probabilities(text, layout)
         best = max(p, key=p.__getitem__)
-        return TurnReading(TurnKind(best), p[best])
+        return Prediction(TurnKind(best), p[best])
