@@ -1,6 +1,8 @@
 """LLM mode through the real langchain-openai client against a local HTTP stub."""
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -107,22 +109,28 @@ def test_breaker_opens_after_failures_then_half_opens_with_one_probe(llm_app, st
 
 @pytest.mark.slow  # starts processes
 def test_the_half_open_probe_is_one_call_across_processes(llm_app, stub):
-    """Two replicas (their own clients, one Redis) reach half-open together: one probes."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Replicas (their own clients, one Redis) reach half-open together: one probes."""
     stub.default = {"status": 500}
-    replicas = [llm_app(retries=0, breaker_failures=1, breaker_reset_seconds=1) for _ in range(4)]
+    options = {"retries": 0, "breaker_failures": 1, "breaker_reset_seconds": 1}
+    replicas = [llm_app(timeout_seconds=12, **options) for _ in range(4)]
     replicas[0].assistant.ask(student("what is a circuit breaker"))
     assert all(r.llm.breaker.state == "open" for r in replicas)  # opened for every replica
     time.sleep(1.1)
-    stub.default = {"sleep": 1.5, "text": "Half-open lets one request through [1]."}
+    # The probe is held at the provider until the other replicas have asked: no timing luck.
+    released = threading.Event()
+    stub.default = {"hold": released, "text": "Half-open lets one request through [1]."}
     before = len(stub.chat_requests)
-    with ThreadPoolExecutor(4) as pool:
-        replies = list(
-            pool.map(lambda r: r.assistant.ask(student("what is a half-open breaker")), replicas)
-        )
+    probe = ThreadPoolExecutor(1).submit(
+        replicas[0].assistant.ask, student("what is a half-open breaker")
+    )
+    deadline = time.monotonic() + 10
+    while len(stub.chat_requests) == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    others = [r.assistant.ask(student("what is a half-open breaker")) for r in replicas[1:]]
+    released.set()
+    assert probe.result(timeout=15).mode == "llm"
     assert len(stub.chat_requests) == before + 1  # the SET NX lease let one process probe
-    assert sorted(r.mode for r in replies) == ["extractive"] * 3 + ["llm"]
+    assert [r.mode for r in others] == ["extractive"] * 3
     assert all(r.llm.breaker.state == "closed" for r in replicas)
 
 

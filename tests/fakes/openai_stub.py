@@ -24,7 +24,8 @@ class _QuietServer(ThreadingHTTPServer):
 class OpenAIStub:
     """Serves /v1/chat/completions; each request takes the next scripted behaviour.
 
-    Behaviours: {"text": str}, {"sleep": seconds, "text": str}, {"status": code} (with an
+    Behaviours: {"text": str}, {"sleep": seconds, "text": str}, {"hold": threading.Event,
+    "text": str} (answers once the test sets the event, or after 10 s), {"status": code} (with an
     optional error "message"), {"json": dict} (structured output), {"drop": True} (the
     connection closes with no response). Requests are recorded.
     """
@@ -48,6 +49,8 @@ class OpenAIStub:
                 behaviour = stub.script.popleft() if stub.script else stub.default
                 if "sleep" in behaviour:
                     time.sleep(behaviour["sleep"])
+                if "hold" in behaviour:
+                    behaviour["hold"].wait(10)
                 if behaviour.get("drop"):  # the provider dies mid-request: no response at all
                     self.close_connection = True
                     return
