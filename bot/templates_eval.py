@@ -74,13 +74,17 @@ def _system_matches(predicted: set[str], gold: set[str]) -> set[str]:
     """The gold system when the prediction names it with up to two more qualifiers.
 
     "regional airline reservation system" names the "airline reservation system": the
-    head of the phrase is what a filled prompt needs, so that counts as found.
+    head of the phrase is what a filled prompt needs, so that counts as found. A product
+    given with what it is, "flocklog (bird sighting app)", names "flocklog" and the app:
+    writers label one or the other.
     """
     if len(predicted) == 1 and len(gold) == 1:
-        said, meant = next(iter(predicted)).split(), next(iter(gold)).split()
-        short, long = sorted((said, meant), key=len)
-        if long[len(long) - len(short) :] == short and len(long) - len(short) <= 2:
-            return gold
+        said, meant = next(iter(predicted)), next(iter(gold)).split()
+        named = re.fullmatch(r"(.+?) \((.+?)\)?", said)
+        for part in named.groups() if named else (said,):
+            short, long = sorted((part.split(), meant), key=len)
+            if long[len(long) - len(short) :] == short and len(long) - len(short) <= 2:
+                return gold
     return predicted
 
 

@@ -89,7 +89,16 @@ def test_a_placeholder_is_not_a_system_and_the_bot_asks_for_one(app, opening):
     assert "system" in reply.template.missing
 
 
-@pytest.mark.slow  # eight conversations through the whole core; the fast lane has the rest
+def test_a_named_product_keeps_its_name_and_what_it_is(app):
+    reply = Thread(app).say(
+        "consistency design for ProctorNest, our online exam proctoring platform. "
+        "Operations: start exam, submit answer"
+    )
+    assert reply.template.slots["system"] == "ProctorNest (online exam proctoring platform)"
+    assert "ProctorNest (online exam proctoring platform)" in reply.markdown()
+
+
+@pytest.mark.slow  # eleven conversations through the whole core; the fast lane has the rest
 @pytest.mark.parametrize(
     ("steps", "slot", "expected"),
     [
@@ -117,6 +126,16 @@ def test_a_placeholder_is_not_a_system_and_the_bot_asks_for_one(app, opening):
         (["event-driven design pls\n- entities: parcels, vans, drivers",
           "- system: ParcelTrail\n- drivers should be couriers"],
          "system", "ParcelTrail"),
+        (["could you please carry out a CAP analysis for me?",
+          "Certainly. The system in question is an electronic prescription service used by "
+          "a network of pharmacies."],
+         "system", "an electronic prescription service"),
+        (["resilience design for our flood alert app: sensor ingest -> alert engine",
+          "wait its not the app, its the flood warning backend. the app is just a client"],
+         "system", "the flood warning backend"),
+        (["cap analysis for our pharmacy app: prescriptions, drug stock levels",
+          'please replace "drug stock levels" with "inventory counts"'],
+         "data_types", ["prescriptions", "inventory counts"]),
     ],
 )  # fmt: skip
 def test_answers_and_edits_in_the_shapes_students_use(app, steps, slot, expected):

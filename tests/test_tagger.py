@@ -91,14 +91,21 @@ def test_eval_templates_reports_every_measure_and_refuses_bad_files(
          "slots": {"system": "chat app", "data_types": ["messages", "presence"]}},
         {"id": "e1", "voice": "terse", "turns": ["what is a quorum?"], "intent": "explain",
          "slots": {}},
+        # Writers label a named product by its name or by what it is: both count.
+        *({"id": f"n{i}", "voice": "spec", "intent": "consistency-design",
+           "turns": ["consistency design for ProctorNest, our online exam proctoring platform. "
+                     "Operations: start exam, submit answer"],
+           "slots": {"system": gold, "operations": ["start exam", "submit answer"]}}
+          for i, gold in enumerate(["ProctorNest", "online exam proctoring platform"])),
     ]  # fmt: skip
     cases.write_text("\n".join(json.dumps(line) for line in lines))
     code, out, _ = call(capsys, "eval", "--templates", str(cases), "--json")
     assert code == 0
     [report] = json.loads(out)
-    assert report["cases"] == 2 and report["intent_accuracy"] == 1.0
+    assert report["cases"] == 4 and report["intent_accuracy"] == 1.0
     assert report["false_template_rate"] == 0.0
     assert report["slots"]["cap-analysis"]["f1"] == 1.0
+    assert report["slots"]["consistency-design"]["per_slot"]["system"]["f1"] == 1.0
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x"}\n')

@@ -17,7 +17,7 @@ _REMOVE = re.compile(
 )
 _RENAME = re.compile(
     r"\bnot\b|\binstead\b|\brather\b|\bcalled\b|\bnamed\b|\bcall (?:it|them)\b|\brename\w*\b|"
-    r"\bshould be\b|\bmeant\b|->|\u2192",
+    r"\bshould be\b|\bmeant\b|\breplac\w*\b|\bswap\w*\b|->|\u2192",
     re.IGNORECASE,
 )
 _RESTATE = re.compile(
@@ -33,10 +33,13 @@ _NEW_NAME = [
     re.compile(p, re.IGNORECASE)
     for p in (
         r"\b(?:called|named|call (?:it|them))\s+[\"'\u201c]?(?P<new>[^,.;!?\n\0\"'\u201d]+)",
+        # "replace X with Y", "swap X for Y", "change X to Y"
+        r"\b(?:replac|swap|chang|switch)\w*\s+[\"'\u201c]?\s*\0[\s\"'\u201d]*(?:with|by|for|to|into)\s+"
+        r"[\"'\u201c]?(?P<new>[^,.;!?\n\0\"'\u201d]+)",
         r"\0[\s\"'\u201d]*(?:->|\u2192|=>|should be|is now|becomes)\s+(?P<new>[^,.;!?\n\0]+)",
         r"\b(?:it'?s|its|it is|they'?re|theyre|they are|use|using)\s+(?!not\b)"
-        r"(?P<new>[^,.;!?\n\0]+?)\s*,?\s*(?:\bnot\b|\binstead\b|$|[.;!?\n])",
-        r"(?P<new>[^,.;!?\n\0]+?)\s+(?:instead of|rather than|not)\s+[\"'\u201c]?\s*\0",
+        r"(?P<new>[^,.;:!?\n\0\u2014]+?)\s*,?\s*(?:\bnot\b|\binstead\b|$|[.;!?\n\u2014]|\s-\s)",
+        r"(?P<new>[^,.;:!?\n\0\u2014]+?)\s+(?:instead of|rather than|not)\s+[\"'\u201c]?\s*\0",
     )
 ]
 # Words that carry the correction, never the new name ("in our app they're called coaches").

@@ -15,7 +15,10 @@ EXPLAIN = "explain"
 
 # A template named outright, typos allowed: MiniLM reads "evnt driven desgin" poorly.
 _TEMPLATE_NAMED = {
-    "cap-analysis": r"\bcap (?:anal?\w*|anlysis|breakdown|trade-?offs?)\b|\bcp ?(?:vs|or|/) ?ap\b",
+    "cap-analysis": (
+        r"\bcap (?:anal?\w*|anlysis|breakdown|trade-?offs?)\b|\bcp ?(?:vs|or|/) ?ap\b|"
+        r"\bwhich (?:is|are|ones? (?:is|are)|should be) (?:cp|ap)\b"
+    ),
     "consistency-design": r"\bcons[a-z]{4,9} (?:design|desgin|models?|levels?|analy\w*|plan)\b",
     "event-driven-design": (
         r"\bev\w{0,3}[- ]?driv\w*\b|\beda\b|\bevents? (?:design|flow|catalog\w*|storming)\b"

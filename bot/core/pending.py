@@ -15,7 +15,7 @@ from bot.core.intent import EXPLAIN, Intent, named_templates
 from bot.core.lists import without_article
 from bot.core.slot_reader import SlotReader
 from bot.core.slots import labelled_slots
-from bot.core.system_name import clean_system
+from bot.core.system_name import SYSTEM_NOUN, clean_system
 from bot.core.turns import TurnKind
 from bot.state.conversations import PendingTemplate
 from bot.templates import PromptTemplate
@@ -62,7 +62,9 @@ _CORRECTION = re.compile(
 _SYSTEM_RENAME = re.compile(
     r"\b(?:(?:please\s+)?(?:refer to|call|name|rename)\s+(?:the|our|my)\s+(?:system|app)"
     r"\s+(?:as|to)?\s*|the\s+(?:system'?s\s+)?name(?:\s+of\s+(?:the|our|my)\s+(?:system|app))?"
-    r"\s+is\s+|(?:it'?s|it\s+is)\s+(?:actually\s+|now\s+)*(?:called|named)\s+|"
+    r"\s+is\s+|(?:it'?s|it\s+is|(?:the|our|my)\s+(?:system|app|project)\s+is)\s+"
+    r"(?:actually\s+|now\s+)*(?:called|named)\s+|"
+    rf"(?:it'?s|it\s+is)\s+not\s+{SYSTEM_NOUN}\s*[,;]\s*(?:it'?s|it\s+is|but)\s+(?:for\s+)?|"
     r"(?:we|i)\s+(?:call|named?)\s+it\s+)"
     r"(?P<name>[^.;,!?\n]+)",
     re.IGNORECASE,
@@ -209,9 +211,11 @@ def _without_correction_words(text: str) -> str:
         text,
         flags=re.IGNORECASE,
     )
-    text = _SYSTEM_RENAME.sub(lambda m: f"\nsystem: {m.group('name')}\n", text)
+    text, renames = _SYSTEM_RENAME.subn(lambda m: f"\nsystem: {m.group('name')}\n", text)
+    # Once renamed, "the app is just a client" says no more about the system.
+    system = "" if renames else "system|app|"
     return re.sub(
-        r"\b(?:the|our|my)\s+(system|app|data(?: types?)?|operations|ops|entities|events|"
+        rf"\b(?:the|our|my)\s+({system}data(?: types?)?|operations|ops|entities|events|"
         r"services|dependencies|calls)\s+(?:is|are|should be|would be)\s+",
         lambda m: f"\n{m.group(1)}: ",
         text,

@@ -10,7 +10,7 @@ from typing import Any
 from bot.core.calls import snap_calls
 from bot.core.lists import MAX_ITEMS, clean_item, mentions, without_article
 from bot.core.slots import extract_slots
-from bot.core.system_name import clean_system
+from bot.core.system_name import clean_system, named_system
 from bot.core.tagger import SlotTagger, TaggerExamples
 from bot.templates import PromptLibrary, PromptTemplate
 
@@ -56,6 +56,15 @@ class SlotReader:
         self, template: PromptTemplate, text: str, answering: str | None = None
     ) -> dict[str, Any]:
         """Slot values the text states; `answering` names the slot the bot just asked for."""
+        values = self._read(template, text, answering)
+        says_system = "system" in values or answering in (None, "system")
+        if not says_system or not any(s.name == "system" for s in template.slots):
+            return values
+        # "ProctorNest, our online exam proctoring platform": the name and what it is
+        system = named_system(text, values.get("system"))
+        return {**values, "system": system} if system else values
+
+    def _read(self, template: PromptTemplate, text: str, answering: str | None) -> dict[str, Any]:
         rules = extract_slots(template, text, answering)
         if self._tagger is None:
             return rules

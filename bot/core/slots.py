@@ -9,7 +9,7 @@ from typing import Any
 from bot.core.calls import dependencies
 from bot.core.lists import ARTICLE as _ARTICLE
 from bot.core.lists import MAX_ITEMS, clean_item, looks_like_events, split_list
-from bot.core.system_name import clean_system, find_system
+from bot.core.system_name import clean_system, find_system, stated_system
 from bot.templates import PromptTemplate
 
 _PROSE_LIST_SLOT = ("data_types", "operations", "entities", "services")
@@ -287,7 +287,8 @@ def _named_as_listed(values: dict[str, Any], listed: list[str]) -> None:
 
 _CHATTER = re.compile(
     r"^\W*(?:ok(?:ay)?|k|sure|right|yes|yeah|yep|thanks?|thank you|thx|cool|great|nice|"
-    r"makes sense|got it|i see|sorry|hmm+|lol|haha)(?:\W+(?:ok(?:ay)?|sure|thanks?|"
+    r"makes sense|got it|i see|sorry|hmm+|lol|haha|certainly|of course|absolutely|alright|"
+    r"all right|sure thing|no problem)(?:\W+(?:ok(?:ay)?|sure|thanks?|"
     r"makes sense|got it|lol))*\W*$",
     re.IGNORECASE,
 )
@@ -323,6 +324,8 @@ def _answer_to(template: PromptTemplate, answering: str, text: str) -> dict[str,
     if slot.type == "list":
         items = _bullets(reply) or split_list(reply)
         return {answering: items} if items else {}
+    if stated := stated_system(reply):
+        return {answering: stated}  # "Certainly. The system in question is an X used by Y"
     # "zoo management system. move feedings to events", "ok makes sense. it's a bird app"
     clauses = [
         clause

@@ -34,19 +34,32 @@ _MODIFIER = (
     r"cap|trade-?offs?|consistency|resilience|events|architecture)\b)[\w'&+-]+\s+)"
 )
 _HEAD = rf"{_MODIFIER}{{0,4}}(?:{_HEAD_NOUNS})(?:\s+(?:{_HEAD_NOUNS}))*\b"
-_SUBJECT = r"(?:we|i|our (?:team|company|startup|org|group)|my (?:team|company|startup))"
+_SUBJECT = r"(?:we|i|(?:our|my) (?:[\w&-]+ )?(?:team|company|startup|org|group|club|society|lab))"
 _BUILD_VERBS = (
     r"run|runs|running|build|builds|building|built|have|has|got|operate|operates|operating|"
     r"own|owns|maintain|maintains|maintaining|make|makes|making|develop|develops|developing|"
     r"work on|working on|design|designing|launch|launching|create|creating|ship|shipping|"
-    r"write|writing|manage|manages|managing|started|starting|host|hosting"
+    r"write|writing|manage|manages|managing|started|starting|host|hosting|keeps?(?=\s+(?:a|an|our|my)\s)"
 )
 _REBUILD_VERBS = (
     r"moderni[sz]\w*|redesign\w*|rebuild\w*|re-?architect\w*|migrat\w*|refactor\w*|"
     r"scal(?:e|ing)|split(?:ting)?|harden\w*"
 )
 _ENDS = rf"(?=\s*(?:[.,;:?!()\n]|$)|\s+-\s|\s+(?:{_STOP})\b)"
+# "the booking app", "a bot": a phrase that can only name a system
+SYSTEM_NOUN = rf"(?:the|a|an|our|my)\s+{_MODIFIER}{{0,3}}(?:{_HEAD_NOUNS})\b"
+# The system said outright: "the system in question is an X", "it's not the app, it's the X"
+_STATED = re.compile(
+    r"\b(?:(?:the|my|our)\s+(?:system|project|product)(?:\s+(?:in question|itself|we(?:'re|"
+    r" are) (?:building|designing|making)))?\s+is\s+(?:(?:actually|really|called|named|now)\s+)*"
+    rf"|(?:it'?s|it is)\s+not\s+{SYSTEM_NOUN}\s*[,;]\s*(?:it'?s|it is|but)\s+(?:for\s+)?)"
+    # a head noun ("a neobank" needs its article; a name is called so: "called QuakeWatch")
+    rf"(?P<system>(?:{_ARTICLE}\s+)?{_HEAD}|(?:{_ARTICLE}\s+|(?<=called\s)|(?<=named\s)){_PHRASE}"
+    rf"{_ENDS})",
+    re.IGNORECASE,
+)
 _SYSTEM_PATTERNS = [
+    _STATED,
     # "we run a food ordering API", "our team runs a salon booking app", "I've got X"
     re.compile(
         rf"\b{_SUBJECT}\s*(?:'re|'m|'ve|are|am|have)?\s*(?:currently\s+|now\s+|basically\s+)?"
@@ -99,6 +112,7 @@ _SYSTEM_PATTERNS = [
 _NOT_A_SYSTEM = re.compile(
     rf"^(?:{_ARTICLE}\s+)?(?:partition|network partition|example|instance|me|us|it|this|that|"
     # a placeholder for the system, not its name: "my project", "our uni homework"
+    r"(?:no|any) (?:idea|clue)|"
     r"(?:(?:side|group|final|course|class|uni|school|capstone|pet|team|personal)\s+)?"
     r"(?:proj\w*|homework|coursework|assignment|capstone|thing|idea|exercise)|"
     r"app|application|site|website|platform|backend|product|software|"
@@ -116,6 +130,12 @@ _QUALIFIED = re.compile(
     re.IGNORECASE,
 )
 
+# "the minecraft server network the bot runs on": a clause after the head noun is not a name.
+_RELATIVE = re.compile(
+    rf"^((?:{_ARTICLE}\s+)?{_MODIFIER}{{0,4}}(?:{_HEAD_NOUNS}))\s+(?:the|a|an|we|i|they|you|it|our|"
+    r"my|that|which|where)\s+\S.*$",
+    re.IGNORECASE,
+)
 
 _NOT_IN_A_NAME = re.compile(
     r"\b(?:you|u|do|does|can|cn|could|pls|plz|please|help|need|hey|hi|hello|wat|what|whats|how|it|"
@@ -135,14 +155,22 @@ def clean_system(raw: str) -> str | None:
         return None
     system = re.split(r",?\s+(?:not|instead of|rather than)\s", system, maxsplit=1)[0]
     system = re.sub(r"\s+(?:and|or|but|so|then)$", "", _TRIM_SYSTEM.sub("", system), flags=re.I)
-    system = _QUALIFIED.sub(r"\1", system)
+    system = _RELATIVE.sub(r"\1", _QUALIFIED.sub(r"\1", system))
     if not re.search(r"[A-Za-z0-9]{2}", system) or _NOT_A_SYSTEM.match(system):
         return None
+    if re.match(r"(?:on|in|at|from|into|onto|by|with)\s", system, re.I):
+        return None  # "(a wiki I host) on two cheap VPSes" says where, not what
     if re.fullmatch(
         rf"(?:{_ARTICLE}|in|on|at|of|for|to|it|is|we|i|you|\w+sel(?:f|ves)|us|them)", system, re.I
     ):
         return None  # "something we built ourselves" names no system
     return system[:MAX_ITEM_CHARS]
+
+
+def stated_system(text: str) -> str | None:
+    """The system the text states outright ("the system in question is an X"), if it does."""
+    match = _STATED.search(re.sub(r"[*_`]+", "", text))
+    return clean_system(match.group("system")) if match else None
 
 
 def find_system(text: str) -> str | None:
@@ -153,3 +181,124 @@ def find_system(text: str) -> str | None:
             if system := clean_system(match.group("system")):
                 return system
     return None
+
+
+# A product's own name: one capitalised word ("FlockLog", "Fundr", "AlugaFácil").
+_NAME = r"(?P<name>[A-Z][\w\u00c0-\u017f&+-]*[\w\u00c0-\u017f])"
+_CAMEL = r"(?P<name>[A-Z][a-z\u00e0-\u00ff]+[A-Z][\w\u00c0-\u017f]*)"  # "ClinicSlots"
+_NOT_A_NAME = re.compile(
+    r"(?i)(?:"
+    r"it|this|that|these|those|the|a|an|our|my|we|i|they|he|she|there|here|what|which|who|"
+    r"how|why|when|where|mine|ours|everything|something|nothing|one|each|some|all|any|so|"
+    r"and|but|or|also|now|then|well|yes|no|ok|okay|hi|hey|hello|thanks|please|sorry|"
+    r"actually|basically|just|system|project|app|service|platform|description|name|what|"
+    r"data|events|entities|services|operations|calls|dependencies|task|note|notes|overview|"
+    r"context"
+    # tools a student uses rather than builds
+    r"|"
+    r"kafka|redis|postgres|postgresql|mysql|mongodb|cassandra|dynamodb|stripe|paypal|"
+    r"twilio|sendgrid|aws|azure|gcp|notion|slack|discord|kubernetes|docker|firebase|"
+    r"supabase|elasticsearch|rabbitmq|zookeeper|etcd|raft|paxos|spanner|cockroachdb|github|"
+    r"gitlab|jira|google|apple|uber|netflix|twitter|instagram|whatsapp|amazon|shopify|"
+    r"airbnb|spotify|fixmystreet|readme|monday|friday|javascript|typescript|graphql|"
+    r"fastapi|nosql|youtube|linkedin|oauth|tiktok|devops|websocket|websockets|cloudfront|"
+    r"cloudflare"
+    r")$"
+)
+# What the product is: up to its head noun ("registration service"), else a short phrase.
+_DESCRIPTION = rf"(?P<description>(?i:(?:{_ARTICLE}\s+)?(?:{_HEAD}|{_PHRASE}{_ENDS})))"
+# Between a name and what it is, on one line: ", a", " (", " is a", " - ".
+_APPOSITION = (
+    r"(?i:(?:[ \t]+(?:pls|please|plz))?"
+    r"(?:[ \t]*,[ \t]*(?:it's|it is)[ \t]+|[ \t]*,[ \t]*|[ \t]*\([ \t]*|[ \t]+(?:is|was)[ \t]+|"
+    r"[ \t]+[\u2013\u2014-]+[ \t]+)"
+    r"(?:basically\s+|just\s+|essentially\s+)?)"
+)
+_NAMINGS = [
+    # "a concert ticketing thing called GigGate", "we call it StreetFix", "known as X"
+    re.compile(
+        r"(?:(?P<description>\b(?:a|an|the|our|my)\s+[\w' -]{3,60}?)\s*,?\s+)?"
+        r"\b(?:called|named|codenamed|call it|calls? it|refer to (?:it )?as|known as)\s+"
+        + _NAME
+        + r"\b"
+    ),
+    # "Project: FlockLog", "**Project name:** Nestfinder", "- system: ParcelTrail (courier...)"
+    re.compile(
+        r"(?m)^[\W_]*(?i:project|product|app|system|platform|name|project name|system name|"
+        rf"product name|app name)[*_]*\s*[:=][*_]*\s*{_NAME}\b(?:{_APPOSITION}{_DESCRIPTION})?"
+    ),
+    # "for ProctorNest, our online exam proctoring platform", "Hearthly (our thermostat app)",
+    # "BuildHive is a CI service", "it's DeskHop, the desk booking tool"
+    re.compile(
+        rf"\b(?i:for|it's|its|it is|so it's|about|on|of)\s+{_NAME}{_APPOSITION}{_DESCRIPTION}"
+    ),
+    # "SkyHop is a regional airline reservation system": at a sentence's start, only a
+    # CamelCase name ("Background (from our ADR)" is a heading)
+    re.compile(
+        rf"(?:^|[.!?\n\"]\s*|(?<!-)>\s*){_CAMEL}"
+        rf"(?:\s+(?:is|was)\s+(?=(?i:a|an|the|our)\s)|\s*\(\s*){_DESCRIPTION}"
+    ),
+    # "a consistency design for PodNest?", "> ClinicSlots lets patients book ...": a name
+    # spelled in CamelCase, whatever the text calls the product
+    re.compile(
+        r"(?:\b(?i:for|of|on|about)\s+|(?:^|[.!?\n\"]\s*|(?<!-)>\s*))"
+        r"(?P<name>[A-Z][a-z\u00e0-\u00ff]+[A-Z][\w\u00c0-\u017f]*)\b"
+        r"(?=\s*[?!.,;)]|\s*$|\s+(?:pls|please|lets|helps|allows|enables)\b)"
+    ),
+    # "our recruitment platform, HireLoop", "the project Skywatch"
+    re.compile(
+        rf"\b(?P<description>(?:our|my|the|a|an)\s+{_HEAD}|(?:our|my|the)\s+project)\s*,?\s+"
+        + _NAME
+        + r"\b(?!\s*(?:is|are|was)\b)"
+    ),
+]
+_DESCRIBED = re.compile(
+    r"(?im)^[\W_]*(?:what|description|about|summary|pitch)[*_]*\s*[:=][*_]*\s*" + _DESCRIPTION
+)
+
+
+def _is_name(word: str) -> bool:
+    return not _NOT_A_NAME.match(word) and not word.isupper()
+
+
+def product_name(text: str) -> tuple[str, str | None] | None:
+    """A product's own name and, where the text gives it, what the product is.
+
+    "ProctorNest, our online exam proctoring platform" is ("ProctorNest", "online exam
+    proctoring platform"); "we call it StreetFix" is ("StreetFix", None).
+    """
+    flat = re.sub(r"[*_`]+", "", text)
+    for pattern in _NAMINGS:
+        for match in pattern.finditer(flat):
+            if not _is_name(name := match.group("name")):
+                continue
+            raw = match.groupdict().get("description") or ""
+            description = clean_system(raw.rstrip(")")) if raw else None
+            if not description and (line := _DESCRIBED.search(flat)):
+                description = clean_system(line.group("description"))
+            if description and re.fullmatch(r"(?:\w+\s+)?project", description, re.I):
+                description = None  # "our project Skywatch": the name is the system
+            return name, description
+    return None
+
+
+def named_system(text: str, system: str | None) -> str | None:
+    """The system with the product's own name in front: "FlockLog (bird sighting app)".
+
+    Students give a product's name, what it is, or both, and a filled prompt reads best with
+    both. Without a name in the text the system is unchanged.
+    """
+    named = product_name(text)
+    if named is None:
+        return system
+    name, description = named
+    found = re.sub(rf"^{_ARTICLE}\s+", "", system or "", flags=re.I)
+    if re.fullmatch(rf"{re.escape(name)}(?:\s+[\w-]+){{1,2}}", found, re.I):
+        return found  # a name of more words: "CleanCoast planner"
+    if found and name.lower() in found.lower():
+        found = ""  # "satlink, the ground station software": read again from the name
+    description = description or found or None
+    if description and description.lower() != name.lower():
+        description = re.sub(rf"^{_ARTICLE}\s+", "", description, flags=re.I)
+        return f"{name} ({description})"[:MAX_ITEM_CHARS]
+    return name
