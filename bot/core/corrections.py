@@ -17,7 +17,9 @@ _REMOVE = re.compile(
 )
 _RENAME = re.compile(
     r"\bnot\b|\binstead\b|\brather\b|\bcalled\b|\bnamed\b|\bcall (?:it|them)\b|\brename\w*\b|"
-    r"\bshould be\b|\bmeant\b|\breplac\w*\b|\bswap\w*\b|->|\u2192",
+    r"\bshould be\b|\bmeant\b|->|\u2192|"
+    # "replace X with Y", "swap X for Y" ("swap shifts" alone is an operation)
+    r"\b(?:replac|swap)\w*\s.{1,60}?\s(?:with|by|for)\s",
     re.IGNORECASE,
 )
 _RESTATE = re.compile(

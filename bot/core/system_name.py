@@ -46,8 +46,8 @@ _REBUILD_VERBS = (
     r"scal(?:e|ing)|split(?:ting)?|harden\w*"
 )
 _ENDS = rf"(?=\s*(?:[.,;:?!()\n]|$)|\s+-\s|\s+(?:{_STOP})\b)"
-# "the booking app", "a bot": a phrase that can only name a system
-SYSTEM_NOUN = rf"(?:the|a|an|our|my)\s+{_MODIFIER}{{0,3}}(?:{_HEAD_NOUNS})\b"
+# "the app", "the bot": words for the system itself ("the auth service" may be an item)
+SYSTEM_NOUN = r"(?:the|a|an|our|my)\s+(?:app|bot|system|site|website|platform|project|product)\b"
 # The system said outright: "the system in question is an X", "it's not the app, it's the X"
 _STATED = re.compile(
     r"\b(?:(?:the|my|our)\s+(?:system|project|product)(?:\s+(?:in question|itself|we(?:'re|"
@@ -116,7 +116,8 @@ _NOT_A_SYSTEM = re.compile(
     r"(?:(?:side|group|final|course|class|uni|school|capstone|pet|team|personal)\s+)?"
     r"(?:proj\w*|homework|coursework|assignment|capstone|thing|idea|exercise)|"
     r"app|application|site|website|platform|backend|product|software|"
-    r"interview|failure|system|data types?|services?|operations|entities|events|each|them|"
+    r"interview|failure|system|data types?|data|services?|operations|ops|deps|svcs|calls|"
+    r"dependencies|entities|events|each|them|stuff|things?|"
     r"case|way|time|moment|outage|trade-?offs?|cap|consistency|design|analysis|parts?|"
     r"fault tolerance|resilience|events? design|the following|following|mind|while|bit|"
     r"\w+ (?:analysis|design|trade-?offs?|strategy|model|architecture))$",
@@ -206,7 +207,12 @@ _NOT_A_NAME = re.compile(
     r")$"
 )
 # What the product is: up to its head noun ("registration service"), else a short phrase.
-_DESCRIPTION = rf"(?P<description>(?i:(?:{_ARTICLE}\s+)?(?:{_HEAD}|{_PHRASE}{_ENDS})))"
+# A phrase with no head noun needs an article, or brackets or a label around it: in
+# "for Payments, Orders and Search" the second name is no description of the first.
+_DESCRIPTION = (
+    rf"(?P<description>(?i:(?:{_ARTICLE}\s+)?{_HEAD}|"
+    rf"(?:{_ARTICLE}\s+|(?<=\()|(?<=\(\s)|(?<=:)|(?<=:\s)){_PHRASE}{_ENDS}))"
+)
 # Between a name and what it is, on one line: ", a", " (", " is a", " - ".
 _APPOSITION = (
     r"(?i:(?:[ \t]+(?:pls|please|plz))?"
@@ -229,9 +235,10 @@ _NAMINGS = [
     ),
     # "for ProctorNest, our online exam proctoring platform", "Hearthly (our thermostat app)",
     # "BuildHive is a CI service", "it's DeskHop, the desk booking tool"
-    re.compile(
-        rf"\b(?i:for|it's|its|it is|so it's|about|on|of)\s+{_NAME}{_APPOSITION}{_DESCRIPTION}"
-    ),
+    re.compile(rf"\b(?i:for|about|on|of)\s+{_NAME}{_APPOSITION}{_DESCRIPTION}"),
+    # "It's DeskHop, the desk booking tool"; "so it's AgriFlow, basically ..." (CamelCase)
+    re.compile(rf"\b(?i:it's|its|it is)\s+{_NAME}{_APPOSITION}{_DESCRIPTION}"),
+    re.compile(rf"\b(?i:it's|its|it is)\s+{_CAMEL}(?=[\s,.;:!?)]|$)(?!\s+(?:that|which|who)\b)"),
     # "SkyHop is a regional airline reservation system": at a sentence's start, only a
     # CamelCase name ("Background (from our ADR)" is a heading)
     re.compile(
@@ -243,7 +250,7 @@ _NAMINGS = [
     re.compile(
         r"(?:\b(?i:for|of|on|about)\s+|(?:^|[.!?\n\"]\s*|(?<!-)>\s*))"
         r"(?P<name>[A-Z][a-z\u00e0-\u00ff]+[A-Z][\w\u00c0-\u017f]*)\b"
-        r"(?=\s*[?!.,;)]|\s*$|\s+(?:pls|please|lets|helps|allows|enables)\b)"
+        r"(?=\s*[?!.;)]|\s*,(?!\s*[A-Z])|\s*$|\s+(?:pls|please|lets|helps|allows|enables)\b)"
     ),
     # "our recruitment platform, HireLoop", "the project Skywatch"
     re.compile(
