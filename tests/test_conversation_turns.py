@@ -98,7 +98,7 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
     assert "ProctorNest (online exam proctoring platform)" in reply.markdown()
 
 
-@pytest.mark.slow  # eleven conversations through the whole core; the fast lane has the rest
+@pytest.mark.slow  # fourteen conversations through the whole core; the fast lane has the rest
 @pytest.mark.parametrize(
     ("steps", "slot", "expected"),
     [
@@ -136,6 +136,17 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
         (["cap analysis for our pharmacy app: prescriptions, drug stock levels",
           'please replace "drug stock levels" with "inventory counts"'],
          "data_types", ["prescriptions", "inventory counts"]),
+        (["consistency design for our ride-sharing app: reserve bike, unlock bike",
+          "oh wait, I wrote ride-sharing but I meant bike-sharing, no cars involved"],
+         "system", "our bike-sharing app"),
+        (["consistency design: our team is building Scribbly, a collaborative editor. "
+          "Operations: edit paragraph, leave comment",
+          "sorry, I said Scribbly but we renamed it to Inkwell last week"],
+         "system", "Inkwell (collaborative editor)"),
+        (["cap analysis for our plant app: user accounts, watering schedules",
+          "what is a quorum again?",
+          "oh and we also keep soil moisture readings, can you add those too?"],
+         "data_types", ["user accounts", "watering schedules", "soil moisture readings"]),
     ],
 )  # fmt: skip
 def test_answers_and_edits_in_the_shapes_students_use(app, steps, slot, expected):

@@ -225,11 +225,31 @@ def _edit_system(system: str, text: str) -> str | None:
     if not words & {w.lower() for w in re.findall(r"[\w'-]+", negated.group("said"))}:
         return None  # the "not" is about something else
     if match := _NEW_SYSTEM.search(text):
-        new = clean_item(match.group("new"))
+        new = clean_item(re.sub(r"\s+(?:now|instead|anymore|these days)$", "", match.group("new")))
     else:
         said = re.sub(rf"(?<!\w){re.escape(old)}(?!\w)", " ", text, flags=re.IGNORECASE)
         new = " ".join(_FILLER.sub(" ", re.sub(r"[^\w\s'-]", " ", said)).split())
     return new if 0 < len(new.split()) <= 6 and new.lower() != old.lower() else None
+
+
+# "I wrote ride-sharing but I meant bike-sharing": a word of the system swapped for another
+_SAID_MEANT = re.compile(
+    r"\b(?:i|we)\s+(?:wrote|said|typed|put|kept saying)\s+[\"'\u201c]?"
+    r"(?P<old>[^,.;!?\"'\u201d]{2,40}?)[\"'\u201d]?\s*,?\s+(?:but|when)\s+(?:i\s+|we\s+)?"
+    r"(?:meant|mean|should have (?:said|written)|it'?s|it is)(?:\s+(?:really|actually))?\s+"
+    r"[\"'\u201c]?(?P<new>[^,.;!?\"'\u201d\n]{2,40})",
+    re.IGNORECASE,
+)
+
+
+def _swapped(system: str, text: str) -> str | None:
+    """The system with the word the student meant in place of the one they wrote."""
+    if not (match := _SAID_MEANT.search(text)):
+        return None
+    old, new = match.group("old").strip(), without_article(match.group("new").strip())
+    if len(new.split()) > 3 or not re.search(rf"(?<!\w){re.escape(old)}(?!\w)", system, re.I):
+        return None
+    return re.sub(rf"(?<!\w){re.escape(old)}(?!\w)", new, system, count=1, flags=re.I)
 
 
 def _added(items: list[str], text: str) -> list[str] | None:
@@ -253,6 +273,8 @@ def _added(items: list[str], text: str) -> list[str] | None:
 def edit_items(template: PromptTemplate, slots: dict[str, Any], text: str) -> dict[str, Any]:
     """The slots a message edits in place (an item, the system's name); {} when none."""
     system = str(slots.get("system") or "")
+    if system and (swapped := _swapped(system, text)):
+        return {"system": swapped}
     changed: dict[str, Any] = {}
     if slots.get("dependencies") and slots.get("services"):
         calls = _edit_calls(list(slots["dependencies"]), list(slots["services"]), text)

@@ -65,8 +65,9 @@ _SYSTEM_RENAME = re.compile(
     r"\s+is\s+|(?:it'?s|it\s+is|(?:the|our|my)\s+(?:system|app|project)\s+is)\s+"
     r"(?:actually\s+|now\s+)*(?:called|named)\s+|"
     rf"(?:it'?s|it\s+is)\s+not\s+{SYSTEM_NOUN}\s*[,;]\s*(?:it'?s|it\s+is|but)\s+(?:for\s+)?|"
-    r"(?:we|i)\s+(?:call|named?)\s+it\s+)"
-    r"(?P<name>[^.;,!?\n]+)",
+    r"(?:we|i)\s+(?:call|named?)\s+it\s+|\brenamed?\s+it\s+(?:to|as)\s+|"
+    r"(?:^|[,;:.!]\s*|\band\s+)call it\s+|(?:it'?s|it\s+is)\s+(?=[\w-]+\s+now\b))"
+    r"(?P<name>[^.;,!?\n(]+)",
     re.IGNORECASE,
 )
 _QUESTION = re.compile(
@@ -121,15 +122,17 @@ def decide(
         calls = snap_calls(calls, list(pending.slots.get("services") or []))
         answered = {**pending.slots, **with_calls(pending.slots, calls)}
         return Decision(PendingDecision.SLOT_ANSWER, answered)
-    if edited := edit_items(template, pending.slots, text):
+    # "replace *browse events* with *search events*": the emphasis is no part of a name
+    if edited := edit_items(template, pending.slots, re.sub(r"[*_`]+", "", text)):
         # "not trainers, coaches", "scratch X", "also Y", "a hostel, not a hotel": in place.
         renamed = _SYSTEM_RENAME.search(text)
-        if renamed and "called" not in renamed[0] and (name := clean_system(renamed["name"])):
+        item_named = renamed and re.search(r"called|call it", renamed[0], re.I)
+        if renamed and not item_named and (name := clean_system(renamed["name"])):
             edited["system"] = name  # "refer to the system as X, and remove Y"
         # "- system: ParcelTrail\n- drivers should be couriers": the missing slot too
         named, found = labelled_slots(text), reader.read(template, text)
         filled = {k: v for k, v in found.items() if k in pending.missing and k in named}
-        return Decision(PendingDecision.CORRECTION, {**pending.slots, **edited, **filled})
+        return Decision(PendingDecision.CORRECTION, _renamed(pending.slots, {**edited, **filled}))
     if not resumed and turn.confidence >= _SURE:
         # Only a sure reading drops the fill or skips reading it: "nvm" may start a fix.
         if turn.label == TurnKind.ABANDON:
@@ -143,7 +146,7 @@ def decide(
         # Only what the correction names changes ("the system is ..."), else the slot asked for.
         changed = {k: v for k, v in found.items() if k in named or (not named and k == answering)}
         if changed:
-            return Decision(PendingDecision.CORRECTION, {**pending.slots, **changed})
+            return Decision(PendingDecision.CORRECTION, _renamed(pending.slots, changed))
     found = reader.read(template, text, answering=None if asks else answering)
     if any(name in found for name in pending.missing):
         # An answer fills what was missing; what the student said before stays.
@@ -161,6 +164,10 @@ def decide(
     if resumed:
         return Decision(PendingDecision.RESUME, dict(pending.slots))
     other = intent.template_id not in (None, template.id)
+    if other and found and same_system and intent.confidence < _SURE and not named_templates(text):
+        # "oh and we also keep soil moisture readings, can you add those?": the other
+        # template is only the classifier's doubtful guess; the message adds to this one.
+        return Decision(PendingDecision.SLOT_ANSWER, _merged(pending.slots, found))
     if not other and not asks and not _new_request(found, pending, text):
         # The same template again, or a sure answer: never start over and lose the fill.
         # Slots still missing, or named outright ("events: ..."), take the new reading;
@@ -201,6 +208,15 @@ def _new_request(found: dict[str, Any], pending: PendingTemplate, text: str) -> 
     """The template asked for again, for another system ("now CAP for our ticket app")."""
     other_system = not _same(found.get("system"), pending.slots.get("system"))
     return other_system and bool(named_templates(text))
+
+
+def _renamed(slots: dict[str, Any], changed: dict[str, Any]) -> dict[str, Any]:
+    """The slots with the changes; a product renamed keeps what it is ("Inkwell (editor)")."""
+    old, new = str(slots.get("system") or ""), str(changed.get("system") or "")
+    described = re.fullmatch(r"\S+ \((.+)\)", old)
+    if described and re.fullmatch(r"[A-Z][\w-]*", new):
+        changed = {**changed, "system": f"{new} ({described.group(1)})"}
+    return {**slots, **changed}
 
 
 def _without_correction_words(text: str) -> str:

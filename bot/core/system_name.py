@@ -123,7 +123,11 @@ _NOT_A_SYSTEM = re.compile(
     r"\w+ (?:analysis|design|trade-?offs?|strategy|model|architecture))$",
     re.IGNORECASE,
 )
-_TRIM_SYSTEM = re.compile(r"\s+(?:here|now|today|please|pls|plz|too|also|again)$", re.I)
+_TRIM_SYSTEM = re.compile(
+    r"(?:\s+(?:here|now|today|please|pls|plz|too|also|again|yesterday|recently|lately|anymore|"
+    r"these days|nowadays|for now|last (?:week|month|year|term|semester)))+$",
+    re.I,
+)
 # "study room booking app for our campus" is the study room booking app; but "platform for
 # renting kayaks" keeps its phrase, as "platform" alone names nothing.
 _QUALIFIED = re.compile(
@@ -235,7 +239,10 @@ _NAMINGS = [
     ),
     # "for ProctorNest, our online exam proctoring platform", "Hearthly (our thermostat app)",
     # "BuildHive is a CI service", "it's DeskHop, the desk booking tool"
-    re.compile(rf"\b(?i:for|about|on|of)\s+{_NAME}{_APPOSITION}{_DESCRIPTION}"),
+    re.compile(
+        r"\b(?i:for|about|on|of|building|built|making|running|developing|maintaining)\s+"
+        rf"{_NAME}{_APPOSITION}{_DESCRIPTION}"
+    ),
     # "It's DeskHop, the desk booking tool"; "so it's AgriFlow, basically ..." (CamelCase)
     re.compile(rf"\b(?i:it's|its|it is)\s+{_NAME}{_APPOSITION}{_DESCRIPTION}"),
     re.compile(rf"\b(?i:it's|its|it is)\s+{_CAMEL}(?=[\s,.;:!?)]|$)(?!\s+(?:that|which|who)\b)"),
