@@ -98,7 +98,7 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
     assert "ProctorNest (online exam proctoring platform)" in reply.markdown()
 
 
-@pytest.mark.slow  # fourteen conversations through the whole core; the fast lane has the rest
+@pytest.mark.slow  # sixteen conversations through the whole core; the fast lane has the rest
 @pytest.mark.parametrize(
     ("steps", "slot", "expected"),
     [
@@ -147,6 +147,13 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
           "what is a quorum again?",
           "oh and we also keep soil moisture readings, can you add those too?"],
          "data_types", ["user accounts", "watering schedules", "soil moisture readings"]),
+        (["*resilience design* for our flight site\n*services*\n• search service\n"
+          "• booking service\n*calls*\n1. search → booking"],
+         "dependencies", ["search service -> booking service"]),
+        (["resilience design for our tutoring app: web frontend calls matching service",
+          "can you rename matching service to tutor search service? That's what it's "
+          "called in our repo now."],
+         "dependencies", ["web frontend -> tutor search service"]),
     ],
 )  # fmt: skip
 def test_answers_and_edits_in_the_shapes_students_use(app, steps, slot, expected):

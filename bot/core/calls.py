@@ -28,11 +28,14 @@ _NEXT_CLAUSE = re.compile(
     rf",\s*(?:and\s+)?(?=[\w -]{{1,40}}?\s(?:also\s+|then\s+)?(?:{_CALL_VERBS})\b)",
     re.IGNORECASE,
 )
+# On one line: "*services* ... seat inventory service\n*calls*\n1. ..." is a heading.
 _CALLS = re.compile(
-    rf"(?P<caller>\b[\w-]+(?:\s+[\w-]+){{0,3}}?)\s+(?:also\s+|then\s+|in turn\s+)?"
-    rf"(?:{_CALL_VERBS})\s+(?P<callees>[^.;?!\n]+)",
+    rf"(?P<caller>\b[\w-]+(?:[ \t]+[\w-]+){{0,3}}?)[ \t]+(?:also[ \t]+|then[ \t]+|in turn[ \t]+)?"
+    rf"(?:{_CALL_VERBS})[ \t]+(?P<callees>[^.;?!\n]+)",
     re.IGNORECASE,
 )
+# What a service's name may end in beyond what it does: "search" is the "search service".
+_KIND = r"service|svc|api|server|db|database|store|engine|app|backend|gateway"
 _ONWARD = re.compile(rf"\s+(?:{_CALL_VERBS}|call)\s+", re.IGNORECASE)
 _ARROW = re.compile(r"\s*(?:->|\u2192|=>|-->|\u27f6)\s*")
 _PRONOUN = re.compile(r"^(?:it|this|that|this thing|the system|the app|the service)$", re.I)
@@ -107,6 +110,16 @@ def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(calls))[:MAX_ITEMS], list(dict.fromkeys(services))[:MAX_ITEMS]
 
 
+def without_short_names(services: list[str]) -> list[str]:
+    """Services without a short name beside its long one ("search" and "search service")."""
+    lowered = {s.lower() for s in services}
+    return [
+        s
+        for s in services
+        if not any(re.fullmatch(rf"{re.escape(s.lower())}[ -](?:{_KIND})", o) for o in lowered)
+    ]
+
+
 def snap_calls(calls: list[str], names: list[str]) -> list[str]:
     """Each side of a call named as `names` name its service.
 
@@ -116,6 +129,9 @@ def snap_calls(calls: list[str], names: list[str]) -> list[str]:
 
     def snap(side: str) -> str:
         lowered = side.lower()
+        for key, name in known:
+            if re.fullmatch(rf"{re.escape(lowered)}[ -](?:{_KIND})", key):
+                return name  # "search -> seat inventory" among "search service", ...
         for key, name in known:
             if lowered == key or lowered.endswith(" " + key) or lowered.startswith(key + " "):
                 return name

@@ -34,10 +34,11 @@ _FILLER_EDGES = re.compile(
 _NEW_NAME = [
     re.compile(p, re.IGNORECASE)
     for p in (
-        r"\b(?:called|named|call (?:it|them))\s+[\"'\u201c]?(?P<new>[^,.;!?\n\0\"'\u201d]+)",
-        # "replace X with Y", "swap X for Y", "change X to Y"
-        r"\b(?:replac|swap|chang|switch)\w*\s+[\"'\u201c]?\s*\0[\s\"'\u201d]*(?:with|by|for|to|into)\s+"
+        # "replace X with Y", "swap X for Y", "rename X to Y": before "called", which may follow
+        r"\b(?:replac|swap|chang|switch|renam)\w*\s+[\"'\u201c]?\s*\0[\s\"'\u201d]*"
+        r"(?:with|by|for|to|into)\s+"
         r"[\"'\u201c]?(?P<new>[^,.;!?\n\0\"'\u201d]+)",
+        r"\b(?:called|named|call (?:it|them))\s+[\"'\u201c]?(?P<new>[^,.;!?\n\0\"'\u201d]+)",
         r"\0[\s\"'\u201d]*(?:->|\u2192|=>|should be|is now|becomes)\s+(?P<new>[^,.;!?\n\0]+)",
         r"\b(?:it'?s|its|it is|they'?re|theyre|they are|use|using)\s+(?!not\b)"
         r"(?P<new>[^,.;:!?\n\0\u2014]+?)\s*,?\s*(?:\bnot\b|\binstead\b|$|[.;!?\n\u2014]|\s-\s)",

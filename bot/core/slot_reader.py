@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.core.calls import snap_calls
+from bot.core.calls import snap_calls, without_short_names
 from bot.core.lists import MAX_ITEMS, clean_item, mentions, without_article
 from bot.core.slots import extract_slots
 from bot.core.system_name import clean_system, named_system
@@ -113,7 +113,8 @@ class SlotReader:
             sides = [side for call in calls for side in call.split(" -> ")]
             known = {item.lower() for item in values.get("services", [])}
             more = [side for side in dict.fromkeys(sides) if side.lower() not in known]
-            values["services"] = [*values.get("services", []), *more][:MAX_ITEMS]
+            services = without_short_names([*values.get("services", []), *more])
+            values["services"] = services[:MAX_ITEMS]
         return values
 
 
