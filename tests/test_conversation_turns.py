@@ -98,7 +98,7 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
     assert "ProctorNest (online exam proctoring platform)" in reply.markdown()
 
 
-@pytest.mark.slow  # sixteen conversations through the whole core; the fast lane has the rest
+@pytest.mark.slow  # seventeen conversations through the whole core; the fast lane has the rest
 @pytest.mark.parametrize(
     ("steps", "slot", "expected"),
     [
@@ -154,6 +154,9 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
           "can you rename matching service to tutor search service? That's what it's "
           "called in our repo now."],
          "dependencies", ["web frontend -> tutor search service"]),
+        (["consistency design. system: course registration. ops: enroll, drop course",
+          "rename enroll -> add course. also add swap section"],
+         "operations", ["add course", "drop course", "swap section"]),
     ],
 )  # fmt: skip
 def test_answers_and_edits_in_the_shapes_students_use(app, steps, slot, expected):

@@ -126,7 +126,8 @@ def _edit_list(items: list[str], text: str, system: str) -> list[str] | None:
         return _added(kept, text) or kept  # "... and add Y"
     if len(mentioned) == 1 and _RENAME.search(text):
         if new := _renamed_to(text, mentioned[0]):
-            return [new if item == mentioned[0] else item for item in items]
+            renamed = [new if item == mentioned[0] else item for item in items]
+            return _then_added(renamed, text)
         rest = clean_item(_rest(text, items, system))
         if rest and len(rest.split()) <= 4:
             return [rest if item == mentioned[0] else item for item in items]
@@ -251,6 +252,14 @@ def _swapped(system: str, text: str) -> str | None:
     if len(new.split()) > 3 or not re.search(rf"(?<!\w){re.escape(old)}(?!\w)", system, re.I):
         return None
     return re.sub(rf"(?<!\w){re.escape(old)}(?!\w)", new, system, count=1, flags=re.I)
+
+
+def _then_added(items: list[str], text: str) -> list[str]:
+    """The items, with what a later sentence adds ("rename X -> Y. also add Z")."""
+    for sentence in re.split(r"(?<=[.;!?])\s+|\n", text)[1:]:
+        if _ADD.match(sentence) and (more := _added(items, sentence)):
+            return more
+    return items
 
 
 def _added(items: list[str], text: str) -> list[str] | None:

@@ -53,8 +53,8 @@ _NEEDS = re.compile(r"\b(?:can'?t|cannot|can not) (?:work|run|do anything) witho
 _CLAUSE_END = re.compile(r"[.!\n;:\u2014]|\s-\s")
 _CORRECTION = re.compile(
     r"^\s*(?:no|nope|not quite|actually|sorry|correction|wait|oops|i meant|change)\b"
-    r"|\b(?:the|our|my)\s+(?:system|app|data(?: types?)?|operations|ops|entities|events|"
-    r"services|dependencies|calls)\s+(?:is|are|should be|would be)\b",
+    r"|(?:\b(?:the|our|my)\s+|^\s*)(?:system|app|data(?: types?)?|operations|ops|entities|"
+    r"events|services|dependencies|calls)\s+(?:is|are|should be|would be)\b",
     re.IGNORECASE,
 )
 # A new name for the system: "refer to the system as X", "it's actually called X" (read
@@ -231,7 +231,7 @@ def _without_correction_words(text: str) -> str:
     # Once renamed, "the app is just a client" says no more about the system.
     system = "" if renames else "system|app|"
     return re.sub(
-        rf"\b(?:the|our|my)\s+({system}data(?: types?)?|operations|ops|entities|events|"
+        rf"(?:\b(?:the|our|my)\s+|^\s*)({system}data(?: types?)?|operations|ops|entities|events|"
         r"services|dependencies|calls)\s+(?:is|are|should be|would be)\s+",
         lambda m: f"\n{m.group(1)}: ",
         text,

@@ -92,18 +92,27 @@ def _slot_of_label(label: str) -> str | None:
     return None
 
 
+# A labelled value ends with its sentence: "ops: a, b. wait not b, remove it" (a call after
+# the full stop still counts: "calls: a -> b. oh and also c -> d").
+_VALUE_END = re.compile(
+    r"(?<=[.!?])\s+(?=[A-Z]|(?:wait|and|but|oh|ok|okay|actually|sorry|nvm|hmm|no|so)\b"
+    r"(?![^.\n]*(?:->|\u2192)))"
+)
+
+
 def _labelled_lines(text: str) -> dict[str, str]:
     """Slot -> raw value for "Label: value" lines; bullets under an empty label join it."""
     found: dict[str, str] = {}
     current: str | None = None
     bare = False  # under an empty label ("services:"), plain lines are its items too
     # A label may also open a sentence inside a paragraph: "... platform. Entities: a, b."
-    for line in re.split(r"\n|(?<=[.!?])\s+(?=[A-Z*])", text):
+    # ("consistency design. system: course registration. ops: ..." in lower case too).
+    for line in re.split(r"\n|(?<=[.!?])\s+(?=[A-Z*]|[\w ]{2,20}:\s)", text):
         label = _LABEL_LINE.match(line)
         slot = _slot_of_label(label.group("label")) if label else None
         if label and slot:
             current = slot
-            value = re.split(r"(?<=[.!?])\s+(?=[A-Z])", label.group("value").strip())[0]
+            value = _VALUE_END.split(label.group("value").strip())[0]
             joined = slot in found and value and slot != "system"  # a system is said once
             found[slot] = f"{found[slot]}\n{value}" if joined else value or found.get(slot, "")
             bare = not value

@@ -153,6 +153,12 @@ _TRAILING_FUNCTION = re.compile(
 
 
 def clean_system(raw: str) -> str | None:
+    # "X only; staff permits moved elsewhere", "a college attendance system, a biometric one"
+    raw = re.split(r"\s*;\s|,\s", raw)[0]
+    raw = re.sub(
+        r"^\W*(?:(?:now|currently|actually|really|just|basically)\s+)+", "", raw, flags=re.I
+    )
+    raw = re.sub(r"\s+only\W*$", "", raw, flags=re.I)
     system = " ".join(re.sub(r"[*_`]+", "", raw).split()).strip(" '\"-,.:;")
     system = EDGE_SYMBOLS.sub("", system)
     system = _TRAILING_FUNCTION.sub("", system)
