@@ -98,7 +98,7 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
     assert "ProctorNest (online exam proctoring platform)" in reply.markdown()
 
 
-@pytest.mark.slow  # seventeen conversations through the whole core; the fast lane has the rest
+@pytest.mark.slow  # eighteen conversations through the whole core; the fast lane has the rest
 @pytest.mark.parametrize(
     ("steps", "slot", "expected"),
     [
@@ -157,6 +157,9 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
         (["consistency design. system: course registration. ops: enroll, drop course",
           "rename enroll -> add course. also add swap section"],
          "operations", ["add course", "drop course", "swap section"]),
+        (["consistency design for ProctorNest, our exam platform. ops: start exam, submit answer",
+          "consistency design for ProctorNest: start exam, submit answer, view results"],
+         "system", "ProctorNest (exam platform)"),
     ],
 )  # fmt: skip
 def test_answers_and_edits_in_the_shapes_students_use(app, steps, slot, expected):

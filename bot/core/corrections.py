@@ -275,6 +275,8 @@ def _added(items: list[str], text: str) -> list[str] | None:
     if re.match(r"(?:it'?s|its|it is|this is|that'?s|we'?re|we are)\b", said, re.IGNORECASE):
         return None  # "oh its a bird app" names the system, adds no item
     said = re.sub(r"\s+(?:too|as well|also)\b.*$", "", said, flags=re.IGNORECASE)
+    # "FlockLog also stores user reputation": the verb is no part of the item
+    said = re.sub(r"^(?:stores?|keeps?|tracks?|has|have|holds?|needs?)\s+", "", said, flags=re.I)
     said = re.split(r"[,;]\s*(?:almost|i forgot|forgot|we|it|that|those|since|because)\b", said)[0]
     new = [i for i in split_list(said) if i.lower() not in {x.lower() for x in items}]
     return [*items, *new] if new else None

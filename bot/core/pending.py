@@ -186,6 +186,9 @@ def _merged(known: dict[str, Any], said: dict[str, Any]) -> dict[str, Any]:
     tickets" states the entities (the earlier reading may have been a guess).
     """
     merged = {**known, **said}
+    if said.get("system") and _same(said["system"], known.get("system")):
+        # "ProctorNest" said again: the fuller "ProctorNest (exam platform)" stays
+        merged["system"] = max(said["system"], known["system"], key=len)
     for name, value in said.items():
         before = known.get(name)
         grows = len(value) == 1 or name in ("services", "dependencies")  # calls add up
@@ -240,7 +243,17 @@ def _without_correction_words(text: str) -> str:
 
 
 def _same(said: Any, known: Any) -> bool:
-    """No system said, or the one already known ("our chat app" is "a chat app")."""
+    """No system said, or the one already known.
+
+    "our chat app" is "a chat app", and "ProctorNest" is "ProctorNest (exam platform)".
+    """
     if not said:
         return True
-    return without_article(str(said)).lower() == without_article(str(known or "")).lower()
+    return bool(_system_names(str(said)) & _system_names(str(known or "")))
+
+
+def _system_names(system: str) -> set[str]:
+    """What a system may be called: all of it, or its name or description alone."""
+    described = re.fullmatch(r"(.+?) \((.+)\)", system)
+    parts = [system, *described.groups()] if described else [system]
+    return {without_article(part).lower() for part in parts} - {""}
