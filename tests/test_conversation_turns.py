@@ -34,6 +34,7 @@ class Thread:
         "i never got why quorums need a majority",
         "hmm remind me what graceful degradation means, like if search is down",
         "Before that, I have question: what means read your writes? Professor say it many times.",
+        "hmm quick one first, is a quorum the same as a majority? I keep mixing them up",
     ],
 )
 def test_a_concept_question_without_a_question_mark_is_answered_and_the_fill_waits(app, aside):
@@ -98,7 +99,7 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
     assert "ProctorNest (online exam proctoring platform)" in reply.markdown()
 
 
-@pytest.mark.slow  # eighteen conversations through the whole core; the fast lane has the rest
+@pytest.mark.slow  # twenty conversations through the whole core; the fast lane has the rest
 @pytest.mark.parametrize(
     ("steps", "slot", "expected"),
     [
@@ -160,6 +161,10 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
         (["consistency design for ProctorNest, our exam platform. ops: start exam, submit answer",
           "consistency design for ProctorNest: start exam, submit answer, view results"],
          "system", "ProctorNest (exam platform)"),
+        (["Hello, I would like to make the CAP analyse for my project, is it possible?",
+          "Yes of course. It is a used books exchange for the students of my university."],
+         "system", "used books exchange"),
+        (["resilience design, campus cafeteria payments"], "system", "campus cafeteria payments"),
     ],
 )  # fmt: skip
 def test_answers_and_edits_in_the_shapes_students_use(app, steps, slot, expected):

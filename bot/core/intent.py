@@ -19,7 +19,10 @@ _TEMPLATE_NAMED = {
         r"\bcap (?:anal?\w*|anlysis|breakdown|trade-?offs?)\b|\bcp ?(?:vs|or|/) ?ap\b|"
         r"\bwhich (?:is|are|ones? (?:is|are)|should be) (?:cp|ap)\b"
     ),
-    "consistency-design": r"\bcons[a-z]{4,9} (?:design|desgin|models?|levels?|analy\w*|plan)\b",
+    "consistency-design": (
+        r"\bcons[a-z]{4,9} (?:design|desgin|desing|models?|levels?|analy\w*|plan)\b|"
+        r"\bdes(?:ign|ing|gin) (?:the |a |our )?cons[a-z]{4,9}\b"
+    ),
     "event-driven-design": (
         r"\bev\w{0,3}[- ]?driv\w*\b|\beda\b|\bevents? (?:design|flow|catalog\w*|storming)\b"
     ),

@@ -63,7 +63,8 @@ _SYSTEM_RENAME = re.compile(
     r"\b(?:(?:please\s+)?(?:refer to|call|name|rename)\s+(?:the|our|my)\s+(?:system|app)"
     r"\s+(?:as|to)?\s*|the\s+(?:system'?s\s+)?name(?:\s+of\s+(?:the|our|my)\s+(?:system|app))?"
     r"\s+is\s+|(?:it'?s|it\s+is|(?:the|our|my)\s+(?:system|app|project)\s+is)\s+"
-    r"(?:actually\s+|now\s+)*(?:called|named)\s+|"
+    r"(?:actually\s+|now\s+)*(?:call?e?d|named)\s+|(?:we'?re|we are|i'?m)\s+calling\s+"
+    r"(?:it|ours|this|the app)\s+|"
     rf"(?:it'?s|it\s+is)\s+not\s+{SYSTEM_NOUN}\s*[,;]\s*(?:it'?s|it\s+is|but)\s+(?:for\s+)?|"
     r"(?:we|i)\s+(?:call|named?)\s+it\s+|\brenamed?\s+it\s+(?:to|as)\s+|"
     r"(?:^|[,;:.!]\s*|\band\s+)call it\s+|(?:it'?s|it\s+is)\s+(?=[\w-]+\s+now\b))"
@@ -71,7 +72,10 @@ _SYSTEM_RENAME = re.compile(
     re.IGNORECASE,
 )
 _QUESTION = re.compile(
-    r"\?\s*$|^\s*(?:(?:ok|okay|so|also|and|but|actually|wait|hm+|btw)[,!.]?\s+)*"
+    # a question mark at the end, or before a short aside ("...? I keep mixing them up")
+    r"\?(?:\s+[^?\n:,]{0,60})?\s*$|"
+    r"^\s*(?:(?:ok|okay|so|also|and|but|actually|wait|hm+|btw|quick (?:one|q|question)(?: first)?)"
+    r"[,!.:]?\s+)*"
     r"(?:what'?s?|whats|why|how|when|where|which|who|is|are|does|do|can|could|should|"
     r"explain|define|describe|tell me|remind me)\b"
     r"|\bi (?:don'?t|do not|didn'?t|never|still don'?t) (?:understand|get|got)\b|\bwhy not\b",

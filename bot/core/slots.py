@@ -294,13 +294,12 @@ def _named_as_listed(values: dict[str, Any], listed: list[str]) -> None:
     values["services"] = list(dict.fromkeys([*listed, *called]))[:MAX_ITEMS]
 
 
-_CHATTER = re.compile(
-    r"^\W*(?:ok(?:ay)?|k|sure|right|yes|yeah|yep|thanks?|thank you|thx|cool|great|nice|"
+_CHATTER_WORD = (
+    r"(?:ok(?:ay)?|k|sure|right|yes|yeah|yep|oh|ah|thanks?|thank you|thx|ty|cool|great|nice|"
     r"makes sense|got it|i see|sorry|hmm+|lol|haha|certainly|of course|absolutely|alright|"
-    r"all right|sure thing|no problem)(?:\W+(?:ok(?:ay)?|sure|thanks?|"
-    r"makes sense|got it|lol))*\W*$",
-    re.IGNORECASE,
+    r"all right|sure thing|no problem|honestly|well)"
 )
+_CHATTER = re.compile(rf"^\W*{_CHATTER_WORD}(?:\W+{_CHATTER_WORD})*\W*$", re.IGNORECASE)
 
 
 # How a reply leads up to the system's name: "let's say an X", "oh its for our X".

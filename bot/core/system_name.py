@@ -31,7 +31,8 @@ _PHRASE = rf"{_WORD}(?:\s+{_WORD}){{0,6}}?"
 # A word that may qualify a system's head noun ("hotel booking site"), not a function word.
 _MODIFIER = (
     r"(?:(?!(?:and|or|the|a|an|with|for|to|of|in|on|that|which|is|are|analysis|design|models?|"
-    r"cap|trade-?offs?|consistency|resilience|events|architecture)\b)[\w'&+-]+\s+)"
+    r"cap|trade-?offs?|consistency|resilience|events|architecture|where|when|what|how|why|who|"
+    r"our|my|your|their)\b)[\w'&+-]+\s+)"
 )
 _HEAD = rf"{_MODIFIER}{{0,4}}(?:{_HEAD_NOUNS})(?:\s+(?:{_HEAD_NOUNS}))*\b"
 _SUBJECT = r"(?:we|i|(?:our|my) (?:[\w&-]+ )?(?:team|company|startup|org|group|club|society|lab))"
@@ -60,9 +61,17 @@ _STATED = re.compile(
 )
 _SYSTEM_PATTERNS = [
     _STATED,
+    # "resilience design, campus cafeteria payments": a template, then the system alone
+    re.compile(
+        r"^\W*(?:cap(?: analysis)?|consistency(?: design)?|event[- ]driven(?: design)?|"
+        r"resilience(?: design)?|fault tolerance)\s*[,:\u2013\u2014-]\s*"
+        r"(?P<system>[\w' &-]{3,50}?)\s*[.!]?\s*$",
+        re.IGNORECASE,
+    ),
     # "we run a food ordering API", "our team runs a salon booking app", "I've got X"
     re.compile(
         rf"\b{_SUBJECT}\s*(?:'re|'m|'ve|are|am|have)?\s*(?:currently\s+|now\s+|basically\s+)?"
+        r"(?!(?:have|has|got) to\b)"
         rf"(?:{_BUILD_VERBS})\s+(?P<system>(?:{_ARTICLE}\s+)?{_PHRASE}){_ENDS}",
         re.IGNORECASE,
     ),
@@ -113,7 +122,7 @@ _NOT_A_SYSTEM = re.compile(
     rf"^(?:{_ARTICLE}\s+)?(?:partition|network partition|example|instance|me|us|it|this|that|"
     # a placeholder for the system, not its name: "my project", "our uni homework"
     r"(?:no|any) (?:idea|clue)|"
-    r"(?:(?:side|group|final|course|class|uni|school|capstone|pet|team|personal)\s+)?"
+    r"(?:(?:side|group|final|course|class|uni|school|capstone|pet|team|personal|own|term)\s+)?"
     r"(?:proj\w*|homework|coursework|assignment|capstone|thing|idea|exercise)|"
     r"app|application|site|website|platform|backend|product|software|"
     r"interview|failure|system|data types?|data|services?|operations|ops|deps|svcs|calls|"
@@ -124,7 +133,7 @@ _NOT_A_SYSTEM = re.compile(
     re.IGNORECASE,
 )
 _TRIM_SYSTEM = re.compile(
-    r"(?:\s+(?:here|now|today|please|pls|plz|too|also|again|yesterday|recently|lately|anymore|"
+    r"(?:\s+(?:here|now|today|please|pls|plz|too|also|again|yesterday|recently|lately|anymore|btw|"
     r"these days|nowadays|for now|last (?:week|month|year|term|semester)))+$",
     re.I,
 )
@@ -169,7 +178,7 @@ def clean_system(raw: str) -> str | None:
     system = _RELATIVE.sub(r"\1", _QUALIFIED.sub(r"\1", system))
     if not re.search(r"[A-Za-z0-9]{2}", system) or _NOT_A_SYSTEM.match(system):
         return None
-    if re.match(r"(?:on|in|at|from|into|onto|by|with)\s", system, re.I):
+    if re.match(r"(?:on|in|at|from|into|onto|by|with|to|and|or|but|honestly)\s", system, re.I):
         return None  # "(a wiki I host) on two cheap VPSes" says where, not what
     if re.fullmatch(
         rf"(?:{_ARTICLE}|in|on|at|of|for|to|it|is|we|i|you|\w+sel(?:f|ves)|us|them)", system, re.I
@@ -263,7 +272,9 @@ _NAMINGS = [
     re.compile(
         r"(?:\b(?i:for|of|on|about)\s+|(?:^|[.!?\n\"]\s*|(?<!-)>\s*))"
         r"(?P<name>[A-Z][a-z\u00e0-\u00ff]+[A-Z][\w\u00c0-\u017f]*)\b"
-        r"(?=\s*[?!.;)]|\s*,(?!\s*[A-Z])|\s*$|\s+(?:pls|please|lets|helps|allows|enables)\b)"
+        r"(?=\s*[?!.;)]|\s*,(?!\s*[A-Z])|\s*$|\s+(?:pls|please)\b|\s+(?!(?:calls|uses|talks|"
+        r"depends|hits|queries|sends|reads|writes|publishes|consumes|pings|needs|gets|is|was|"
+        r"has|does)\b)[a-z]+s\b)"
     ),
     # "our recruitment platform, HireLoop", "the project Skywatch"
     re.compile(
