@@ -211,7 +211,7 @@ _NOT_A_NAME = re.compile(
     r"it|this|that|these|those|the|a|an|our|my|we|i|they|he|she|there|here|what|which|who|"
     r"how|why|when|where|mine|ours|everything|something|nothing|one|each|some|all|any|so|"
     r"and|but|or|also|now|then|well|yes|no|ok|okay|hi|hey|hello|thanks|please|sorry|"
-    r"actually|basically|just|system|project|app|service|platform|description|name|what|"
+    r"actually|basically|just|system|project|app|service|platform|description|name|"
     r"data|events|entities|services|operations|calls|dependencies|task|note|notes|overview|"
     r"context"
     # tools a student uses rather than builds
@@ -271,7 +271,7 @@ _NAMINGS = [
     # spelled in CamelCase, whatever the text calls the product
     re.compile(
         r"(?:\b(?i:for|of|on|about)\s+|(?:^|[.!?\n\"]\s*|(?<!-)>\s*))"
-        r"(?P<name>[A-Z][a-z\u00e0-\u00ff]+[A-Z][\w\u00c0-\u017f]*)\b"
+        rf"{_CAMEL}\b"
         r"(?=\s*[?!.;)]|\s*,(?!\s*[A-Z])|\s*$|\s+(?:pls|please)\b|\s+(?!(?:calls|uses|talks|"
         r"depends|hits|queries|sends|reads|writes|publishes|consumes|pings|needs|gets|is|was|"
         r"has|does)\b)[a-z]+s\b)"
