@@ -15,6 +15,7 @@ from rich.table import Table
 from bot.config import REPO_ROOT
 from bot.core.assistant import Assistant
 from bot.core.models import Address, Incoming
+from bot.core.system_name import name_and_description
 
 TEMPLATE_EVAL_DIR = REPO_ROOT / "tests" / "eval" / "templates"
 EXPLAIN = "explain"
@@ -80,8 +81,7 @@ def _system_matches(predicted: set[str], gold: set[str]) -> set[str]:
     """
     if len(predicted) == 1 and len(gold) == 1:
         said, meant = next(iter(predicted)), next(iter(gold)).split()
-        named = re.fullmatch(r"(.+?) \((.+?)\)?", said)
-        for part in named.groups() if named else (said,):
+        for part in name_and_description(said) or (said,):
             short, long = sorted((part.split(), meant), key=len)
             if long[len(long) - len(short) :] == short and len(long) - len(short) <= 2:
                 return gold

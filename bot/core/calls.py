@@ -35,7 +35,7 @@ _CALLS = re.compile(
     re.IGNORECASE,
 )
 # What a service's name may end in beyond what it does: "search" is the "search service".
-_KIND = r"service|svc|api|server|db|database|store|engine|app|backend|gateway"
+_KIND = re.compile(r"[ -](?:service|svc|api|server|db|database|store|engine|app|backend|gateway)$")
 _ONWARD = re.compile(rf"\s+(?:{_CALL_VERBS}|call)\s+", re.IGNORECASE)
 _ARROW = re.compile(r"\s*(?:->|\u2192|=>|-->|\u27f6)\s*")
 _PRONOUN = re.compile(r"^(?:it|this|that|this thing|the system|the app|the service)$", re.I)
@@ -112,12 +112,8 @@ def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
 
 def without_short_names(services: list[str]) -> list[str]:
     """Services without a short name beside its long one ("search" and "search service")."""
-    lowered = {s.lower() for s in services}
-    return [
-        s
-        for s in services
-        if not any(re.fullmatch(rf"{re.escape(s.lower())}[ -](?:{_KIND})", o) for o in lowered)
-    ]
+    shortened = {_KIND.sub("", s.lower()) for s in services if _KIND.search(s.lower())}
+    return [s for s in services if s.lower() not in shortened]
 
 
 def snap_calls(calls: list[str], names: list[str]) -> list[str]:
@@ -130,7 +126,7 @@ def snap_calls(calls: list[str], names: list[str]) -> list[str]:
     def snap(side: str) -> str:
         lowered = side.lower()
         for key, name in known:
-            if re.fullmatch(rf"{re.escape(lowered)}[ -](?:{_KIND})", key):
+            if key != lowered and _KIND.sub("", key) == lowered:
                 return name  # "search -> seat inventory" among "search service", ...
         for key, name in known:
             if lowered == key or lowered.endswith(" " + key) or lowered.startswith(key + " "):

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.core.calls import dependencies, snap_calls
 from bot.core.lists import MAX_ITEMS, clean_item, mentions, split_list, without_article
+from bot.core.system_name import TRIM_SYSTEM
 from bot.templates import PromptTemplate
 
 _REMOVE = re.compile(
@@ -227,7 +228,7 @@ def _edit_system(system: str, text: str) -> str | None:
     if not words & {w.lower() for w in re.findall(r"[\w'-]+", negated.group("said"))}:
         return None  # the "not" is about something else
     if match := _NEW_SYSTEM.search(text):
-        new = clean_item(re.sub(r"\s+(?:now|instead|anymore|these days)$", "", match.group("new")))
+        new = clean_item(TRIM_SYSTEM.sub("", match.group("new")))
     else:
         said = re.sub(rf"(?<!\w){re.escape(old)}(?!\w)", " ", text, flags=re.IGNORECASE)
         new = " ".join(_FILLER.sub(" ", re.sub(r"[^\w\s'-]", " ", said)).split())

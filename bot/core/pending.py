@@ -15,7 +15,7 @@ from bot.core.intent import EXPLAIN, Intent, named_templates
 from bot.core.lists import without_article
 from bot.core.slot_reader import SlotReader
 from bot.core.slots import labelled_slots
-from bot.core.system_name import SYSTEM_NOUN, clean_system
+from bot.core.system_name import SYSTEM_NOUN, clean_system, name_and_description
 from bot.core.turns import TurnKind
 from bot.state.conversations import PendingTemplate
 from bot.templates import PromptTemplate
@@ -220,9 +220,9 @@ def _new_request(found: dict[str, Any], pending: PendingTemplate, text: str) -> 
 def _renamed(slots: dict[str, Any], changed: dict[str, Any]) -> dict[str, Any]:
     """The slots with the changes; a product renamed keeps what it is ("Inkwell (editor)")."""
     old, new = str(slots.get("system") or ""), str(changed.get("system") or "")
-    described = re.fullmatch(r"\S+ \((.+)\)", old)
+    described = name_and_description(old)
     if described and re.fullmatch(r"[A-Z][\w-]*", new):
-        changed = {**changed, "system": f"{new} ({described.group(1)})"}
+        changed = {**changed, "system": f"{new} ({described[1]})"}
     return {**slots, **changed}
 
 
@@ -258,6 +258,5 @@ def _same(said: Any, known: Any) -> bool:
 
 def _system_names(system: str) -> set[str]:
     """What a system may be called: all of it, or its name or description alone."""
-    described = re.fullmatch(r"(.+?) \((.+)\)", system)
-    parts = [system, *described.groups()] if described else [system]
+    parts = [system, *(name_and_description(system) or ())]
     return {without_article(part).lower() for part in parts} - {""}

@@ -132,9 +132,9 @@ _NOT_A_SYSTEM = re.compile(
     r"\w+ (?:analysis|design|trade-?offs?|strategy|model|architecture))$",
     re.IGNORECASE,
 )
-_TRIM_SYSTEM = re.compile(
-    r"(?:\s+(?:here|now|today|please|pls|plz|too|also|again|yesterday|recently|lately|anymore|btw|"
-    r"these days|nowadays|for now|last (?:week|month|year|term|semester)))+$",
+TRIM_SYSTEM = re.compile(
+    r"(?:\s+(?:here|now|today|please|pls|plz|too|also|again|instead|yesterday|recently|lately|"
+    r"anymore|btw|these days|nowadays|for now|last (?:week|month|year|term|semester)))+$",
     re.I,
 )
 # "study room booking app for our campus" is the study room booking app; but "platform for
@@ -174,7 +174,7 @@ def clean_system(raw: str) -> str | None:
     if _NOT_IN_A_NAME.search(re.sub(rf"^{_ARTICLE}\s+", "", system, flags=re.I)):
         return None
     system = re.split(r",?\s+(?:not|instead of|rather than)\s", system, maxsplit=1)[0]
-    system = re.sub(r"\s+(?:and|or|but|so|then)$", "", _TRIM_SYSTEM.sub("", system), flags=re.I)
+    system = re.sub(r"\s+(?:and|or|but|so|then)$", "", TRIM_SYSTEM.sub("", system), flags=re.I)
     system = _RELATIVE.sub(r"\1", _QUALIFIED.sub(r"\1", system))
     if not re.search(r"[A-Za-z0-9]{2}", system) or _NOT_A_SYSTEM.match(system):
         return None
@@ -311,6 +311,12 @@ def product_name(text: str) -> tuple[str, str | None] | None:
                 description = None  # "our project Skywatch": the name is the system
             return name, description
     return None
+
+
+def name_and_description(system: str) -> tuple[str, str] | None:
+    """("FlockLog", "bird sighting app") for "FlockLog (bird sighting app)", else None."""
+    described = re.fullmatch(r"(.+?) \((.+?)\)?", system)
+    return (described[1], described[2]) if described else None
 
 
 def named_system(text: str, system: str | None) -> str | None:
