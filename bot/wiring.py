@@ -286,6 +286,7 @@ class Container:
         from bot.core.assistant import Assistant
         from bot.core.extractive import SentenceSelector
         from bot.state.conversations import ConversationStore, CourseChoices, GapLog
+        from bot.state.core_facing import core_facing
         from bot.state.traces import TraceLog
 
         keys = self.keys
@@ -297,13 +298,15 @@ class Container:
             selector=SentenceSelector(
                 self.embedder, self.searcher.section_chunks, self.searcher.sentence_vectors
             ),
-            conversations=ConversationStore(self.redis, keys, self.settings.conversation),
-            gaps=GapLog(self.redis, keys),
-            course_choices=CourseChoices(self.redis, keys),
+            conversations=core_facing(
+                ConversationStore(self.redis, keys, self.settings.conversation)
+            ),
+            gaps=core_facing(GapLog(self.redis, keys)),
+            course_choices=core_facing(CourseChoices(self.redis, keys)),
             redactor=self.redactor,
             max_question_chars=self.settings.retrieval.max_query_chars,
-            feedback=self.feedback,
-            traces=TraceLog(self.redis, keys),
+            feedback=core_facing(self.feedback),
+            traces=core_facing(TraceLog(self.redis, keys)),
             intents=self.intents,
             turns=self.turns,
             slots=self.slot_reader,

@@ -13,6 +13,7 @@ import redis
 from bot import metrics
 from bot.core.errors import InputError, UnavailableError
 from bot.core.trace import Trace
+from bot.state.core_facing import REDIS_DOWN
 from bot.state.inflight import InFlight, Placeholder
 
 logger = logging.getLogger(__name__)
@@ -20,10 +21,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 GENERIC = "Something went wrong on my side while answering. Please try again in a minute."
-REDIS_DOWN = (
-    "My storage (Redis) is unreachable right now, so nothing was changed. "
-    "Please try again in a minute."
-)
 PLATFORM_DOWN = "The chat platform did not take my reply just now. Please try again in a minute."
 # Errors raised by the chat SDKs and their HTTP client: the platform, not the bot, failed.
 PLATFORM_PACKAGES = frozenset({"discord", "slack_sdk", "slack_bolt", "aiohttp"})

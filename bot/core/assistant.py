@@ -8,8 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import RedisError
-
 from bot import metrics
 from bot.core.errors import InputError, NotAllowedError, NotFoundError, StateUnavailableError
 from bot.core.extractive import SentenceSelector
@@ -115,7 +113,7 @@ class Assistant:
             chosen = self._course_choices.for_channel(
                 incoming.address.tenant_key, incoming.address.channel
             )
-        except RedisError:
+        except StateUnavailableError:
             chosen = None  # AP: fall back to the default course
         if chosen and chosen in self._catalog.known():
             return chosen
@@ -128,7 +126,7 @@ class Assistant:
         name = self._catalog.resolve(course)
         try:
             self._course_choices.set(address.tenant_key, name, address.channel if channel else None)
-        except RedisError as exc:
+        except StateUnavailableError as exc:
             raise StateUnavailableError("the course setting could not be saved; try again") from exc
         return name
 
@@ -146,14 +144,14 @@ class Assistant:
         )
         try:
             self._traces.save(address.tenant_key, user, trace)
-        except RedisError:
+        except StateUnavailableError:
             logger.warning("could not keep the request trace")
 
     def explain_last(self, address: Address, user: str) -> str:
         """The student's last request, told as the reliability steps it went through."""
         try:
             found = self._traces.last(address.tenant_key, user)
-        except RedisError as exc:
+        except StateUnavailableError as exc:
             raise StateUnavailableError("traces are kept in Redis, which is unreachable") from exc
         if found is None:
             return "No recent request to explain yet: ask me something, then try again."
@@ -165,7 +163,7 @@ class Assistant:
         """The template fill of the student's thread (for an Edit form), if there is one."""
         try:
             return self._conversations.load(*self._thread_key(incoming))[1]
-        except RedisError as exc:
+        except StateUnavailableError as exc:
             raise StateUnavailableError("the conversation is unreachable right now") from exc
 
     def reset(self, incoming: Incoming) -> None:
@@ -184,7 +182,7 @@ class Assistant:
         try:
             with ctx.trace.stage("redis"):
                 ctx.history, ctx.pending = self._conversations.load(*self._thread_key(ctx.incoming))
-        except RedisError as exc:
+        except StateUnavailableError as exc:
             logger.warning("conversation state unavailable: %s", type(exc).__name__)
             ctx.state_ok = ctx.trace.state_ok = False
             ctx.notes.append(HISTORY_UNAVAILABLE)
@@ -199,7 +197,7 @@ class Assistant:
                     Turn("student", ctx.text, reply.concept),
                     Turn("bot", reply.answer[:2000], reply.concept),
                 )
-        except RedisError:
+        except StateUnavailableError:
             logger.warning("could not save the conversation turn")
 
     def _save_pending(self, ctx: _Context, pending: PendingTemplate | None) -> None:
@@ -212,7 +210,7 @@ class Assistant:
                     self._conversations.set_pending(*key, pending)
                 elif ctx.pending:
                     self._conversations.clear_pending(*key)
-        except RedisError:
+        except StateUnavailableError:
             logger.warning("could not save the pending template")
 
     # -- asking ----------------------------------------------------------------
@@ -320,7 +318,7 @@ class Assistant:
         try:
             with ctx.trace.stage("redis"):
                 self._feedback.save_answer(record)
-        except RedisError:
+        except StateUnavailableError:
             logger.warning("could not keep the answer for feedback")
 
     def followup(self, address: Address, answer_id: str, index: int) -> str:
@@ -338,7 +336,7 @@ class Assistant:
             known = self._feedback.rate(
                 address.tenant_key, answer_id, user, helpful, clean_text(reason).strip()
             )
-        except RedisError as exc:
+        except StateUnavailableError as exc:
             raise StateUnavailableError("feedback could not be saved; try again") from exc
         if not known:
             raise NotFoundError("that answer is too old to rate")
@@ -411,7 +409,7 @@ class Assistant:
         if ctx.state_ok:
             try:
                 self._gaps.record(ctx.incoming.address.tenant_key, ctx.text)
-            except RedisError:
+            except StateUnavailableError:
                 logger.warning("could not record the content gap")
         return self._finish(
             Reply(answer=answer, mode="extractive", in_scope=False, concept=None, notes=ctx.notes)
