@@ -196,7 +196,13 @@ def evaluate(assistant: Assistant, cases: list[Case], name: str, course: str) ->
                 )
         if case.multi_turn:
             report.multi_total += 1
-            report.multi_completed += bool(fill and not fill.missing and opened == case.intent)
+            completed = bool(fill and not fill.missing and opened == case.intent)
+            report.multi_completed += completed
+            if not completed:
+                missing = ", ".join(fill.missing) if fill else "no fill"
+                report.misses.append(
+                    f"{case.id}: conversation not completed (opened {opened}; missing {missing})"
+                )
     return report
 
 

@@ -99,7 +99,7 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
     assert "ProctorNest (online exam proctoring platform)" in reply.markdown()
 
 
-@pytest.mark.slow  # twenty conversations through the whole core; the fast lane has the rest
+@pytest.mark.slow  # twenty-four conversations through the whole core; the fast lane has the rest
 @pytest.mark.parametrize(
     ("steps", "slot", "expected"),
     [
@@ -165,6 +165,20 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
           "Yes of course. It is a used books exchange for the students of my university."],
          "system", "used books exchange"),
         (["resilience design, campus cafeteria payments"], "system", "campus cafeteria payments"),
+        (["resilience design for our quiz app. From the wiki:\n\n| Service | Calls |\n|---|---|\n"
+          "| web app | quiz api |\n| quiz api | score db, mailer |\n| mailer | none |"],
+         "dependencies", ["web app -> quiz api", "quiz api -> score db", "quiz api -> mailer"]),
+        (["resilience design for our bakery shop", "Services is: gateway, order service, oven "
+          "service. Gateway call order service. Order service call oven service."],
+         "dependencies", ["gateway -> order service", "order service -> oven service"]),
+        (["resilience design for our blog: editor calls render service, render service calls cdn",
+          "update: editor no longer calls render service. It calls preview service, which calls "
+          "render service."],
+         "dependencies", ["render service -> cdn", "editor -> preview service",
+                          "preview service -> render service"]),
+        (["cap analysis for my project pls", "its a gym tracker",
+          "it keeps workouts, personal bests and routines. oh and the app is called Liftly btw"],
+         "data_types", ["workouts", "personal bests", "routines"]),
     ],
 )  # fmt: skip
 def test_answers_and_edits_in_the_shapes_students_use(app, steps, slot, expected):
@@ -185,3 +199,12 @@ def test_the_turn_examples_need_every_label(tmp_path):
     bad.write_text("turns:\n  answer: [a]\n  question: [b]\n")
     with pytest.raises(ValueError, match="abandon"):
         load_turn_examples(bad)
+
+
+def test_the_sentence_that_asks_picks_the_template_over_a_long_description(app):
+    reply = Thread(app).say(
+        "Hi! My flatmates and I are building Splitly, an app for sharing costs in a flat "
+        "(rent, bills, food). Could you help us work out what consistency each operation "
+        "needs? The main ones are add cost, settle debt and view balance."
+    )
+    assert reply.template.id == "consistency-design"

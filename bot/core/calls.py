@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 
 from bot.core.lists import ARTICLE as _ARTICLE
 from bot.core.lists import MAX_ITEMS, clean_item, split_list, without_article
@@ -14,7 +15,10 @@ _CALL_VERBS = (  # "call", "use" and "need" alone are nouns too often ("the call
     r"fetches from|reads from|writes to|goes to|fans out to|is calling|are calling|"
     r"(?:will|would|should|must) (?:also |then |in turn |first )?(?:call|use|hit|query)|"
     r"pulls (?:data )?from|gets data from|sends (?:data |events )?to|notifies|pings|"
-    r"(?:both|all|also|then) (?:hit|call|use|query)|call(?=\s+(?:the|a|an|our)\s)"
+    r"(?:both|all|also|then) (?:hit|call|use|query)|call(?=\s+(?:the|a|an|our)\s)|"
+    # "Gateway call message service": the bare verb after a service's own name
+    r"(?:(?<=service )|(?<=svc )|(?<=api )|(?<=gateway )|(?<=engine )|(?<=server )|"
+    r"(?<=app )|(?<=frontend )|(?<=backend )|(?<=worker ))(?:call|hit|query|talk to)"
 )
 # "the prediction service doesn't call it directly" names no call.
 _NEGATED_CALL = re.compile(
@@ -37,6 +41,12 @@ _CALLS = re.compile(
 # What a service's name may end in beyond what it does: "search" is the "search service".
 _KIND = re.compile(r"[ -](?:service|svc|api|server|db|database|store|engine|app|backend|gateway)$")
 _ONWARD = re.compile(rf"\s+(?:{_CALL_VERBS}|call)\s+", re.IGNORECASE)
+# "| Service | Calls |" over rows of "| web frontend | auth service, catalog service |"
+_TABLE_ROW = re.compile(r"(?m)^[ \t]*\|(.+)\|[ \t]*$")
+_CALLS_HEADER = re.compile(r"\b(?:calls?|depends|dependenc|downstream|talks|uses|needs|->)", re.I)
+_NO_CALL = re.compile(r"^(?:none|nothing|n/?a|-+|\u2014|\u2013)$", re.I)
+# "Frontend BFF \u2014 talks to Classes API": the dash stands between a name and its verb
+_NAME_DASH = re.compile(rf"[ \t]+(?:[\u2014\u2013:]|--?)[ \t]+(?=(?:{_CALL_VERBS})\b)", re.I)
 _ARROW = re.compile(r"\s*(?:->|\u2192|=>|-->|\u27f6)\s*")
 _PRONOUN = re.compile(r"^(?:it|this|that|this thing|the system|the app|the service)$", re.I)
 
@@ -67,6 +77,7 @@ def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
     calls: list[str] = []
     services: list[str] = []
     me = without_article(system) if system else None
+    text = _NAME_DASH.sub(" ", _table_as_arrows(text))
     text = _NEXT_CLAUSE.sub("; ", _NEGATED_CALL.sub(" ", text))
     for line in re.split(r"[\n;]|(?<=[.!?])\s+|,\s*(?=[\w -]+(?:->|\u2192|=>))", text):
         parts = [clean_item(p) for p in _ARROW.split(line)]
@@ -79,8 +90,11 @@ def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
                     calls.append(f"{caller} -> {callee}")
                     services += [caller, callee]
     flat = _ARROW.sub(" -> ", re.sub(r"[*_`]+", "", text))
+    last_callee = ""
     for match in _CALLS.finditer(flat):
         caller = _caller(match.group("caller"))
+        if not caller and re.search(r"\b(?:which|that|who)\s*$", match["caller"], re.I):
+            caller = last_callee  # "it calls C, which calls D": C calls D
         if not caller or caller.split()[-1].lower() in {"i", "you", "they", "he", "she"}:
             continue  # "which retry I should use for each one" names no call
         if _PRONOUN.match(caller) or (me and caller.lower() in {"we", "i", "us"}):
@@ -107,7 +121,43 @@ def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
             if not called:
                 break
             caller, co_callers = called[-1], []
-    return list(dict.fromkeys(calls))[:MAX_ITEMS], list(dict.fromkeys(services))[:MAX_ITEMS]
+            last_callee = caller
+    return one_spelling(calls)[:MAX_ITEMS], one_spelling(services)[:MAX_ITEMS]
+
+
+def one_spelling(names: Iterable[str]) -> list[str]:
+    """Each name once, as first written: "Gateway" at a sentence start is the "gateway"."""
+    names, first = list(names), {}
+    for name in names:
+        for side in name.split(" -> "):
+            first.setdefault(side.lower(), side)
+    spelled = (" -> ".join(first[side.lower()] for side in n.split(" -> ")) for n in names)
+    return list(dict.fromkeys(spelled))
+
+
+def _table_as_arrows(text: str) -> str:
+    """A pasted table with a "Calls" column as arrow lines: "web frontend -> auth, catalog"."""
+    lines = text.splitlines()
+    out, column = [], None
+    for line in lines:
+        row = _TABLE_ROW.match(line)
+        if not row:
+            out.append(line)
+            column = None
+            continue
+        cells = [cell.strip() for cell in row[1].split("|")]
+        if re.fullmatch(r"[\s|:-]+", row[1]):
+            continue  # the |---|---| rule
+        if column is None:
+            column = next((i for i, c in enumerate(cells) if i and _CALLS_HEADER.search(c)), 0)
+            out.append(line if not column else "")
+            continue
+        callees = cells[column] if column < len(cells) else ""
+        if column and cells[0] and callees and not _NO_CALL.match(callees):
+            out.append(f"{cells[0]} -> {callees}")
+        elif not column:
+            out.append(line)
+    return "\n".join(out)
 
 
 def without_short_names(services: list[str]) -> list[str]:

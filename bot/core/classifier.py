@@ -102,6 +102,15 @@ class TextClassifier:
         p = _softmax(x @ weights + bias)[0]
         return {label: float(p[i]) for i, label in enumerate(self.labels)}
 
+    def probabilities_each(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """P(label | text) for each of several texts, embedded in one batch."""
+        x = self._features(texts, self._embed(texts))
+        weights, bias = self._weights()
+        return [
+            {label: float(row[i]) for i, label in enumerate(self.labels)}
+            for row in _softmax(x @ weights + bias)
+        ]
+
 
 # Fits already made in this process: the same examples always give the same weights.
 _FITTED: dict[str, tuple[np.ndarray, np.ndarray]] = {}

@@ -187,6 +187,34 @@ def _edit_calls(calls: list[str], services: list[str], text: str) -> list[str] |
     return list(dict.fromkeys([*(c for c in calls if not replaced(c)), *new]))
 
 
+_NO_LONGER = (
+    r"(?:does\s+not|doesn'?t|no\s+longer|never|do\s+not|don'?t|won'?t)\s+(?:\w+\s+)?"
+    r"(?:calls?|use|uses|hits?|query|queries|talks?\s+to|depends?\s+on)\s+(?:the\s+)?"
+)
+
+
+def _rewired(calls: list[str], services: list[str], text: str) -> list[str] | None:
+    """A call replaced in prose: "A no longer calls B directly. It calls C, which calls B"."""
+    known = {s.lower(): s for s in services}
+    names = "|".join(re.escape(s) for s in sorted(services, key=len, reverse=True))
+    said = re.search(rf"(?P<caller>{names})\s+{_NO_LONGER}(?P<callee>{names})\b", text, re.I)
+    if not said:
+        return None
+    caller, callee = known[said["caller"].lower()], known[said["callee"].lower()]
+    after = re.split(r"[.;\n]", text[said.end() :], maxsplit=1)
+    # "It calls C instead": the pronoun is the service that no longer makes the call
+    rest = re.sub(
+        r"^\s*(?:instead,?\s+)?(?:it|they)\b",
+        caller,
+        after[-1] if len(after) > 1 else "",
+        flags=re.I,
+    )
+    new = [c for c in dependencies(rest, None)[0] if c.lower() != f"{caller} -> {callee}".lower()]
+    new = snap_calls(new, services)
+    kept = [c for c in calls if c.lower() != f"{caller} -> {callee}".lower()]
+    return list(dict.fromkeys([*kept, *new]))
+
+
 def _fewer_calls(calls: list[str], text: str) -> list[str] | None:
     """The calls without those a message removes ("drop payments -> email")."""
     if not _REMOVE.search(text):
@@ -290,6 +318,8 @@ def edit_items(template: PromptTemplate, slots: dict[str, Any], text: str) -> di
         return {"system": swapped}
     changed: dict[str, Any] = {}
     if slots.get("dependencies") and slots.get("services"):
+        if (rewired := _rewired(slots["dependencies"], slots["services"], text)) is not None:
+            return with_calls(slots, rewired)
         calls = _edit_calls(list(slots["dependencies"]), list(slots["services"]), text)
         if calls is not None and calls != slots["dependencies"]:
             changed["dependencies"] = calls

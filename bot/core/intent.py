@@ -30,6 +30,14 @@ _TEMPLATE_NAMED = {
         r"\b(?:resil\w*|fault[- ]?toleran\w*) (?:review|design|desgin|plan|analy\w*)\b"
     ),
 }
+_DOUBTFUL, _SURE_SENTENCE = 0.8, 0.9
+# A sentence that asks for something, as opposed to one that describes the product.
+_ASKING = re.compile(
+    r"\?|\b(?:could|can|would|will) (?:you|u)\b|\bhelp\b|\bplease\b|\bpls\b|\bi'?d like\b|"
+    r"\b(?:i|we) (?:need|want)\b|\blet'?s\b",
+    re.IGNORECASE,
+)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _NAMED = {label: re.compile(cue, re.IGNORECASE) for label, cue in _TEMPLATE_NAMED.items()}
 
 
@@ -107,5 +115,27 @@ class IntentClassifier(TextClassifier):
             if len(named) == 1 and named[0] != best:
                 # The student named the template; typos blur the embedding, not the name.
                 return Intent(named[0], p[named[0]])
+            if p[best] < _DOUBTFUL and (asked := self._asking_sentence(text)):
+                return Intent(asked, p[best])  # as doubtful as the message as a whole
             return Intent(best, p[best])
         return Intent(EXPLAIN, p[EXPLAIN])
+
+    def _asking_sentence(self, text: str) -> str | None:
+        """The template one sentence asks for outright, when the whole message blurs it.
+
+        A long description of the product ("splitting rent and groceries") pulls the
+        mean embedding away from the sentence that makes the request, so the sentences
+        that ask are read alone. Only called once a template already won over "explain",
+        so it never opens a template.
+        """
+        sentences = [s for s in _SENTENCE.split(text) if len(s.split()) >= 4]
+        asking = [s for s in sentences if _ASKING.search(s)]
+        if len(sentences) < 2 or not asking:
+            return None
+        sure = {
+            label
+            for p in self.probabilities_each(asking[:4])
+            for label, chance in p.items()
+            if label != EXPLAIN and chance >= _SURE_SENTENCE
+        }
+        return sure.pop() if len(sure) == 1 else None  # two sure sentences disagree: no help

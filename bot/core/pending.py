@@ -48,6 +48,7 @@ _RESUME = re.compile(
     re.IGNORECASE,
 )
 _SURE, _SURER = 0.8, 0.9
+_LISTED = re.compile(r"(?m)^[ \t]*(?:\|.*\|[ \t]*$|[-*\u2022][ \t]+\S|\d+[.)][ \t]+\S)")
 _DROPS = re.compile(r"\b(?:drop|remove|delete|scratch|not|without)\b", re.IGNORECASE)
 _NEEDS = re.compile(r"\b(?:can'?t|cannot|can not) (?:work|run|do anything) without\b", re.I)
 _CLAUSE_END = re.compile(r"[.!\n;:\u2014]|\s-\s")
@@ -108,8 +109,10 @@ def decide(
     asks = bool(_QUESTION.search(text))
     # "gym class booker" just after "which system?" answers it, whatever its topic.
     bare = pending.missing and not asks and len(text.split()) <= 6
+    # A pasted table or list (two rows or more) with no question is material, not an aside.
+    listed = not asks and len(_LISTED.findall(text)) >= 2
     aside = turn.label == TurnKind.QUESTION and intent.label in (EXPLAIN, template.id)
-    if aside and not resumed and not bare:
+    if aside and not resumed and not bare and not listed:
         return Decision(PendingDecision.ASIDE)
     if asks and intent.label == EXPLAIN and turn.label != TurnKind.ANSWER:
         return Decision(PendingDecision.ASIDE)
@@ -136,6 +139,7 @@ def decide(
         # "- system: ParcelTrail\n- drivers should be couriers": the missing slot too
         named, found = labelled_slots(text), reader.read(template, text)
         filled = {k: v for k, v in found.items() if k in pending.missing and k in named}
+        filled.update(_beside_rename(template, text, answering, {**edited, **filled}, reader))
         return Decision(PendingDecision.CORRECTION, _renamed(pending.slots, {**edited, **filled}))
     if not resumed and turn.confidence >= _SURE:
         # Only a sure reading drops the fill or skips reading it: "nvm" may start a fix.
@@ -150,6 +154,14 @@ def decide(
         # Only what the correction names changes ("the system is ..."), else the slot asked for.
         changed = {k: v for k, v in found.items() if k in named or (not named and k == answering)}
         if changed:
+            # "Services is: a, b. A call B": the calls stated beside it fill what is missing
+            stated = reader.read(template, rewritten) if len(changed) < len(found) else {}
+            missing = set(pending.missing) - set(changed)
+            changed |= {k: v for k, v in stated.items() if k in missing and k in found}
+            if calls := changed.get("dependencies"):
+                services = list(changed.get("services") or pending.slots.get("services") or [])
+                changed |= with_calls({"services": services}, snap_calls(calls, services))
+            changed.update(_beside_rename(template, text, answering, changed, reader))
             return Decision(PendingDecision.CORRECTION, _renamed(pending.slots, changed))
     found = reader.read(template, text, answering=None if asks else answering)
     if any(name in found for name in pending.missing):
@@ -224,6 +236,25 @@ def _renamed(slots: dict[str, Any], changed: dict[str, Any]) -> dict[str, Any]:
     if described and re.fullmatch(r"[A-Z][\w-]*", new):
         changed = {**changed, "system": f"{new} ({described[1]})"}
     return {**slots, **changed}
+
+
+def _beside_rename(
+    template: PromptTemplate,
+    text: str,
+    answering: str | None,
+    changed: dict[str, Any],
+    reader: SlotReader,
+) -> dict[str, Any]:
+    """The asked-for slot, read from the rest of a message that also renames the system.
+
+    "it stores recipes and grocery lists. oh and the app is calld Forkcast btw"
+    """
+    if not answering or answering in changed or not _SYSTEM_RENAME.search(text):
+        return {}
+    parts = re.split(r"(?<=[.!?])\s+|\n", text)
+    rest = "\n".join(part for part in parts if not _SYSTEM_RENAME.search(part))
+    found = reader.read(template, rest, answering) if rest.strip() else {}
+    return {answering: found[answering]} if found.get(answering) else {}
 
 
 def _without_correction_words(text: str) -> str:

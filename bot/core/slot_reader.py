@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.core.calls import snap_calls, without_short_names
+from bot.core.calls import one_spelling, snap_calls, without_short_names
 from bot.core.lists import MAX_ITEMS, clean_item, mentions, without_article
 from bot.core.slots import extract_slots
 from bot.core.system_name import clean_system, named_system
@@ -102,7 +102,7 @@ class SlotReader:
         elif rules.get("system"):
             values["system"] = rules["system"]  # "resilience for my shop: ..." the rules see
         for name in sorted(names - {"system", "dependencies"}):
-            items = [item for item in dict.fromkeys(map(clean_item, tagged.get(name, []))) if item]
+            items = [item for item in one_spelling(map(clean_item, tagged.get(name, []))) if item]
             if items:
                 values[name] = items[:MAX_ITEMS]
         if calls := rules.get("dependencies"):

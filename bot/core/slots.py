@@ -227,7 +227,7 @@ def extract_slots(
     """
     names = [s.name for s in template.slots]
     values: dict[str, Any] = {}
-    text = tables_as_bullets(text)
+    pasted, text = text, tables_as_bullets(text)
     lines = _labelled_lines(text)
     inline = _inline_labels(text)
     # A reply with labels ("events: ...") says what it is; the asked-for system is not in it.
@@ -245,7 +245,7 @@ def extract_slots(
         lines, inline = _labelled_lines(text), _inline_labels(text)
     if "dependencies" in names:
         calls, services = dependencies(
-            "\n".join(v for k, v in lines.items() if k == "dependencies") or text,
+            "\n".join(v for k, v in lines.items() if k == "dependencies") or pasted,
             values.get("system"),
         )
         if calls:
