@@ -99,7 +99,7 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
     assert "ProctorNest (online exam proctoring platform)" in reply.markdown()
 
 
-@pytest.mark.slow  # twenty-four conversations through the whole core; the fast lane has the rest
+@pytest.mark.slow  # thirty-two conversations through the whole core; the fast lane has the rest
 @pytest.mark.parametrize(
     ("steps", "slot", "expected"),
     [
@@ -176,6 +176,29 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
           "render service."],
          "dependencies", ["render service -> cdn", "editor -> preview service",
                           "preview service -> render service"]),
+        (["consistency design for our canteen app: view menu, order meal, pay meal, rate meal",
+          "merge 2 and 3 into checkout please"],
+         "operations", ["view menu", "checkout", "rate meal"]),
+        (["event-driven design for Zipride: riders, drivers, trips"], "system", "Zipride"),
+        (["event-driven design for our bakery: orders, ovens. events: order placed",
+          "pls add oven preheated as an event"],
+         "events", ["order placed", "oven preheated"]),
+        (["event-driven design for our bakery: customers, orders, ovens",
+          "could you call 'customers' 'buyers'? that's the word in our code"],
+         "entities", ["buyers", "orders", "ovens"]),
+        (["resilience design for our radio app. Architecture:\n\nService | Calls\n--- | ---\n"
+          "player | stream-api\nstream-api | cdn, auth\ncdn | \u2014"],
+         "dependencies", ["player -> stream-api", "stream-api -> cdn", "stream-api -> auth"]),
+        (["resilience design for our radio app: player -> stream-api, stream-api -> auth",
+          "correction: the player also reads auth directly"],
+         "dependencies", ["player -> stream-api", "stream-api -> auth", "player -> auth"]),
+        (["resilience design for our radio app: player -> stream-api, stream-api -> auth",
+          "oops, *player -> auth* instead of stream-api -> auth"],
+         "dependencies", ["player -> stream-api", "player -> auth"]),
+        (["resilence desgin for my projet", "sytem is Shelfy, with scanner, catalog and "
+          "pricing servcies", "scanner calls catalog. oh and theres also a cache that catalog "
+          "calls"],
+         "dependencies", ["catalog -> cache", "scanner -> catalog"]),
         (["cap analysis for my project pls", "its a gym tracker",
           "it keeps workouts, personal bests and routines. oh and the app is called Liftly btw"],
          "data_types", ["workouts", "personal bests", "routines"]),

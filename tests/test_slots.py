@@ -2,6 +2,7 @@ import pytest
 
 from bot.config import REPO_ROOT
 from bot.core.slots import extract_slots, split_list
+from bot.core.spelling import fix_frame_typos
 from bot.templates import PromptLibrary
 
 LIB = PromptLibrary(REPO_ROOT / "prompts")
@@ -174,3 +175,21 @@ def test_an_unlabelled_reply_fills_the_slot_that_was_asked_for(
 def test_split_list_trims_dedupes_and_caps():
     assert split_list("the A, a B and b, and C.") == ["A", "B", "C"]
     assert len(split_list(", ".join(f"item {i}" for i in range(40)))) == 15
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("sytem is Shelfy", "system is Shelfy"),
+        ("Servcies: a, b", "Services: a, b"),
+        ("evnets: order placed", "events: order placed"),
+        ("resilence desgin", "resilience design"),
+        # item words and near-misses of ordinary words stay as written
+        (
+            "vents opened, protect data, identity servce, storage servcies",
+            "vents opened, protect data, identity servce, storage servcies",
+        ),
+    ],
+)
+def test_typos_in_the_words_that_frame_a_request_are_set_right(typed, meant):
+    assert fix_frame_typos(typed) == meant

@@ -8,11 +8,13 @@ from collections.abc import Iterable
 
 from bot.core.lists import ARTICLE as _ARTICLE
 from bot.core.lists import MAX_ITEMS, clean_item, split_list, without_article
+from bot.core.spelling import one_edit_apart
 
 _CALL_VERBS = (  # "call", "use" and "need" alone are nouns too often ("the call graph")
     r"calls|depends on|depend on|talks to|talk to|invokes|sends requests to|"
     r"hits|queries|relies on|rely on|reaches out to|uses|connects to|posts to|pings|"
-    r"fetches from|reads from|writes to|goes to|fans out to|is calling|are calling|"
+    r"fetches from|reads from|writes to|reads(?= (?:the |a |an |our )?[\w-]+ (?:directly|too)\b)|"
+    r"goes to|fans out to|is calling|are calling|"
     r"(?:will|would|should|must) (?:also |then |in turn |first )?(?:call|use|hit|query)|"
     r"pulls (?:data )?from|gets data from|sends (?:data |events )?to|notifies|pings|"
     r"(?:both|all|also|then) (?:hit|call|use|query)|call(?=\s+(?:the|a|an|our)\s)|"
@@ -40,9 +42,16 @@ _CALLS = re.compile(
 )
 # What a service's name may end in beyond what it does: "search" is the "search service".
 _KIND = re.compile(r"[ -](?:service|svc|api|server|db|database|store|engine|app|backend|gateway)$")
+_CALLED_BY = re.compile(
+    r"(?P<callee>\b[\w-]+(?:[ \t]+[\w-]+)?)[ \t]+(?:that|which)[ \t]+(?:the[ \t]+)?"
+    r"(?P<caller>[\w-]+(?:[ \t]+[\w-]+)?)[ \t]+(?:also[ \t]+)?"
+    r"(?:calls|uses|hits|queries|talks to|depends on|relies on)(?=[ \t]*(?:[.,;!?\n]|$))",
+    re.IGNORECASE,
+)
 _ONWARD = re.compile(rf"\s+(?:{_CALL_VERBS}|call)\s+", re.IGNORECASE)
 # "| Service | Calls |" over rows of "| web frontend | auth service, catalog service |"
-_TABLE_ROW = re.compile(r"(?m)^[ \t]*\|(.+)\|[ \t]*$")
+# (the outer pipes are optional: "web-ui      | pass-api")
+_TABLE_ROW = re.compile(r"^[ \t]*\|?([^|\n]*(?:\|[^|\n]*)+?)\|?[ \t]*$")
 _CALLS_HEADER = re.compile(r"\b(?:calls?|depends|dependenc|downstream|talks|uses|needs|->)", re.I)
 _NO_CALL = re.compile(r"^(?:none|nothing|n/?a|-+|\u2014|\u2013)$", re.I)
 # "Frontend BFF \u2014 talks to Classes API": the dash stands between a name and its verb
@@ -90,6 +99,11 @@ def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
                     calls.append(f"{caller} -> {callee}")
                     services += [caller, callee]
     flat = _ARROW.sub(" -> ", re.sub(r"[*_`]+", "", text))
+    for match in _CALLED_BY.finditer(flat):  # "a renderer that the editor calls"
+        caller, callee = _caller(match["caller"]), _caller(match["callee"])
+        if caller and callee and caller.lower() not in {"we", "i", "it", "they", "you"}:
+            calls.append(f"{caller} -> {callee}")
+            services += [caller, callee]
     last_callee = ""
     for match in _CALLS.finditer(flat):
         caller = _caller(match.group("caller"))
@@ -158,6 +172,17 @@ def _table_as_arrows(text: str) -> str:
         elif not column:
             out.append(line)
     return "\n".join(out)
+
+
+def without_shared_kind(services: list[str]) -> list[str]:
+    """In "editor, search and storage services" the last word names what all of them are."""
+    if len(services) < 2 or any(_KIND.search(s.lower()) for s in services[:-1]):
+        return services
+    *words, kind = services[-1].split() or [""]
+    shared = kind.lower() in {"svcs", "apis", "servers", "backends"} or (
+        kind.lower() == "services" or one_edit_apart(kind.lower(), "services")  # "servcies"
+    )
+    return [*services[:-1], " ".join(words)] if words and shared else services
 
 
 def without_short_names(services: list[str]) -> list[str]:

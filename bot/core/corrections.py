@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from bot.core.calls import dependencies, snap_calls
 from bot.core.lists import MAX_ITEMS, clean_item, mentions, split_list, without_article
+from bot.core.slots import labelled_slots
 from bot.core.system_name import TRIM_SYSTEM
 from bot.templates import PromptTemplate
 
@@ -17,7 +19,7 @@ _REMOVE = re.compile(
     re.IGNORECASE,
 )
 _RENAME = re.compile(
-    r"\bnot\b|\binstead\b|\brather\b|\bcalled\b|\bnamed\b|\bcall (?:it|them)\b|\brename\w*\b|"
+    r"\bnot\b|\binstead\b|\brather\b|\bcalled\b|\bnamed\b|\bcall\b|\brename\w*\b|"
     r"\bshould be\b|\bmeant\b|->|\u2192|"
     # "replace X with Y", "swap X for Y" ("swap shifts" alone is an operation)
     r"\b(?:replac|swap)\w*\s.{1,60}?\s(?:with|by|for)\s",
@@ -40,6 +42,9 @@ _NEW_NAME = [
         r"(?:with|by|for|to|into)\s+"
         r"[\"'\u201c]?(?P<new>[^,.;!?\n\0\"'\u201d]+)",
         r"\b(?:called|named|call (?:it|them))\s+[\"'\u201c]?(?P<new>[^,.;!?\n\0\"'\u201d]+)",
+        # "could you call 'applicants' 'candidates'?"
+        r"\bcall\s+[\"'\u201c\u2018]?\s*\0[\s\"'\u201d\u2019]*(?:instead\s+)?"
+        r"[\"'\u201c\u2018]?(?P<new>[^,.;!?\n\0\"'\u201d\u2019]+)",
         r"\0[\s\"'\u201d]*(?:->|\u2192|=>|should be|is now|becomes)\s+(?P<new>[^,.;!?\n\0]+)",
         r"\b(?:it'?s|its|it is|they'?re|theyre|they are|use|using)\s+(?!not\b)"
         r"(?P<new>[^,.;:!?\n\0\u2014]+?)\s*,?\s*(?:\bnot\b|\binstead\b|$|[.;!?\n\u2014]|\s-\s)",
@@ -111,8 +116,60 @@ def _restated(text: str) -> list[str] | None:
     return None
 
 
-def _edit_list(items: list[str], text: str, system: str) -> list[str] | None:
-    mentioned = [item for item in items if mentions(text, item)]
+_MERGE = re.compile(
+    r"\b(?:merg|combin|fold)\w*\s+(?P<a>[^,.;!?\n]+?)\s+(?:and|&|with|\+)\s+"
+    r"(?P<b>[^,.;!?\n]+?)(?=\s+(?:into|to|as)\b|\s*[,.;!?\n]|\s*$)"
+    r"(?:\s+(?:into|to|as)\s+(?:(?:a|one)\s+(?:single\s+)?(?:[\w-]+\s*)?[,:]?\s*)?"
+    r"[\"'\u201c\u2018]?(?P<new>[^\"'\u201d\u2019.;!?\n]+))?",
+    re.IGNORECASE,
+)
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "last": -1}
+
+
+def _which_item(items: list[str], said: str) -> int | None:
+    """The item `said` points at: by place ("2", "#3", "the second") or by a shared stem."""
+    said = re.sub(r"^(?:the|item|no\.?|number|#)\s*", "", said.strip(), flags=re.I)
+    said = re.sub(r"^(?:the|item|no\.?|number|#)\s*", "", said, flags=re.I)
+    place = int(said) if said.isdigit() else _ORDINALS.get(said.split()[0].lower(), 0)
+    if place:
+        return place - 1 if 0 < place <= len(items) else len(items) - 1 if place < 0 else None
+    stems = {word[:4].lower() for word in re.findall(r"[a-z]{4,}", said, re.I)}
+    for index, item in enumerate(items):
+        if stems & {word[:4].lower() for word in re.findall(r"[a-z]{4,}", item, re.I)}:
+            return index
+    return None
+
+
+def _merged_items(items: list[str], text: str) -> list[str] | None:
+    """Two items made one: "merge 2 and 3", "we merged enrolling and waitlist into X"."""
+    if not (said := _MERGE.search(text)):
+        return None
+    places = [_which_item(items, said[part]) for part in ("a", "b")]
+    found = sorted({place for place in places if place is not None})
+    if not found:
+        return None
+    new = re.sub(
+        r"\s+(?:please|pls|plz|thanks|thx)$", "", clean_item(said["new"] or ""), flags=re.I
+    )
+    new = new or " and ".join(items[place] for place in found)
+    merged = [new if index == found[0] else item for index, item in enumerate(items)]
+    return [item for index, item in enumerate(merged) if index not in found[1:]]
+
+
+def _edit_list(
+    items: list[str], text: str, system: str, elsewhere: Sequence[str] = ()
+) -> list[str] | None:
+    """The list as the message edits it; `elsewhere` are the template's other items."""
+    if merged := _merged_items(items, text):
+        return merged
+    said = [other for other in [*items, *elsewhere] if mentions(text, other)]
+    # "drop artist followed" drops that event, not the entity "artist" inside it
+    mentioned = [
+        item
+        for item in items
+        if mentions(text, item)
+        and not any(item.lower() in o.lower() and o.lower() != item.lower() for o in said)
+    ]
     if not mentioned:
         return None
     if restated := _restated(text):
@@ -170,6 +227,8 @@ def _edit_calls(calls: list[str], services: list[str], text: str) -> list[str] |
     if not new:
         return None
     callees = {call.split(" -> ")[1].lower() for call in new}
+    if not dropped and re.search(r"\b(?:also|too|as well|additionally)\b", text, re.I):
+        return list(dict.fromkeys([*calls, *new]))  # "web-ui also reads cache": one more
 
     # "it's search that calls listings, not the other way round": the reverse goes
     reversed_calls = (
@@ -191,6 +250,25 @@ _NO_LONGER = (
     r"(?:does\s+not|doesn'?t|no\s+longer|never|do\s+not|don'?t|won'?t)\s+(?:\w+\s+)?"
     r"(?:calls?|use|uses|hits?|query|queries|talks?\s+to|depends?\s+on)\s+(?:the\s+)?"
 )
+
+
+_SIDE = r"[\w-]+(?:[ \t]+[\w-]+){0,2}"
+_CALL_INSTEAD = re.compile(
+    rf"(?P<new>{_SIDE}\s*(?:->|\u2192|=>)\s*{_SIDE})\s+(?:instead of|rather than|not)\s+"
+    rf"(?P<old>{_SIDE}\s*(?:->|\u2192|=>)\s*{_SIDE})",
+    re.IGNORECASE,
+)
+
+
+def _call_instead(calls: list[str], services: list[str], text: str) -> list[str] | None:
+    """One call for another: "notifier -> user-prefs instead of matcher -> user-prefs"."""
+    if not (said := _CALL_INSTEAD.search(re.sub(r"[*_`]+", "", text))):
+        return None
+    new = snap_calls(dependencies(said["new"], None)[0], services)
+    old = {c.lower() for c in snap_calls(dependencies(said["old"], None)[0], services)}
+    if not new or not old & {c.lower() for c in calls}:
+        return None
+    return list(dict.fromkeys([*(c for c in calls if c.lower() not in old), *new]))
 
 
 def _rewired(calls: list[str], services: list[str], text: str) -> list[str] | None:
@@ -226,7 +304,9 @@ def _fewer_calls(calls: list[str], text: str) -> list[str] | None:
 
 def _more_calls(slots: dict[str, Any], text: str, system: str) -> dict[str, Any]:
     """Calls a message adds, with any service they bring along; {} when none."""
-    said_calls = re.search(r"->|\u2192|=>|\b(?:calls|depends on|talks to)\b", text, re.I)
+    said_calls = re.search(
+        r"->|\u2192|=>|\b(?:calls|depends on|talks to|uses|reads|hits|queries)\b", text, re.I
+    )
     if not said_calls or _REMOVE.search(text):
         return {}
     found = snap_calls(dependencies(text, system or None)[0], list(slots["services"]))
@@ -311,15 +391,39 @@ def _added(items: list[str], text: str) -> list[str] | None:
     return [*items, *new] if new else None
 
 
+_ADDED_AS = re.compile(
+    r"\b(?:add|include|put|plus)\s+(?P<new>[^.;!?\n]+?)\s+(?:as|to|in|into)\s+"
+    r"(?:(?:an?|the|my|our)\s+)?(?:(?:new|another|one more)\s+)?"
+    r"(?P<kind>events?|entit(?:y|ies)|operations?|ops?|services?|data\s*types?)\b",
+    re.IGNORECASE,
+)
+_KIND_SLOTS = {"ev": "events", "en": "entities", "op": "operations", "se": "services"}
+
+
+def _added_as(template: PromptTemplate, slots: dict[str, Any], text: str) -> dict[str, Any]:
+    """An item added to the list the message names: "also add X as an event"."""
+    if not (said := _ADDED_AS.search(text)):
+        return {}
+    slot = _KIND_SLOTS.get(said["kind"][:2].lower(), "data_types")
+    if slot not in {s.name for s in template.slots}:
+        return {}
+    items = list(slots.get(slot) or [])
+    new = [i for i in split_list(said["new"]) if i.lower() not in {x.lower() for x in items}]
+    return {slot: [*items, *new][:MAX_ITEMS]} if new else {}
+
+
 def edit_items(template: PromptTemplate, slots: dict[str, Any], text: str) -> dict[str, Any]:
     """The slots a message edits in place (an item, the system's name); {} when none."""
+    if added := _added_as(template, slots, text):
+        return added
     system = str(slots.get("system") or "")
     if system and (swapped := _swapped(system, text)):
         return {"system": swapped}
     changed: dict[str, Any] = {}
     if slots.get("dependencies") and slots.get("services"):
-        if (rewired := _rewired(slots["dependencies"], slots["services"], text)) is not None:
-            return with_calls(slots, rewired)
+        for rewire in (_call_instead, _rewired):
+            if (rewired := rewire(slots["dependencies"], slots["services"], text)) is not None:
+                return with_calls(slots, rewired)
         calls = _edit_calls(list(slots["dependencies"]), list(slots["services"]), text)
         if calls is not None and calls != slots["dependencies"]:
             changed["dependencies"] = calls
@@ -330,11 +434,20 @@ def edit_items(template: PromptTemplate, slots: dict[str, Any], text: str) -> di
             return more  # "oh and there's a notifs svc too, booking -> notifs"
     if "dependencies" in {slot.name for slot in template.slots} and _ARROWS.search(text):
         return changed  # arrows there are calls, never a rename ("gateway -> search")
+    named = labelled_slots(text)
     for slot in template.slots:
         if slot.type != "list" or slot.name == "dependencies" or not slots.get(slot.name):
             continue
+        if named and slot.name not in named:
+            continue  # "oh and events are A, B": added to the events, not the entities
         items = list(slots[slot.name])
-        edited = _edit_list(items, text, system)
+        elsewhere = [
+            other
+            for other_slot in template.slots
+            if other_slot.name != slot.name and other_slot.type == "list"
+            for other in slots.get(other_slot.name) or []
+        ]
+        edited = _edit_list(items, text, system, elsewhere)
         if edited is None and not changed:
             edited = _added(items, text)
         if edited is not None and edited != items:

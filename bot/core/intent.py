@@ -10,24 +10,28 @@ from pathlib import Path
 import numpy as np
 
 from bot.core.classifier import Prediction, TextClassifier, read_labelled
+from bot.core.spelling import fix_frame_typos
 
 EXPLAIN = "explain"
 
 # A template named outright, typos allowed: MiniLM reads "evnt driven desgin" poorly.
+# "<concept> template" and "<concept>:" opening a message name the template too.
 _TEMPLATE_NAMED = {
     "cap-analysis": (
-        r"\bcap (?:anal?\w*|anlysis|breakdown|trade-?offs?)\b|\bcp ?(?:vs|or|/) ?ap\b|"
-        r"\bwhich (?:is|are|ones? (?:is|are)|should be) (?:cp|ap)\b"
+        r"\bcap (?:anal?\w*|anlysis|breakdown|trade-?offs?|template)\b|\bcp ?(?:vs|or|/) ?ap\b|"
+        r"\bwhich (?:is|are|ones? (?:is|are)|should be) (?:cp|ap)\b|^\W*cap\s*:"
     ),
     "consistency-design": (
-        r"\bcons[a-z]{4,9} (?:design|desgin|desing|models?|levels?|analy\w*|plan)\b|"
-        r"\bdes(?:ign|ing|gin) (?:the |a |our )?cons[a-z]{4,9}\b"
+        r"\bcons[a-z]{4,9} (?:design|desgin|desing|models?|levels?|analy\w*|plan|template)\b|"
+        r"\bdes(?:ign|ing|gin) (?:the |a |our )?cons[a-z]{4,9}\b|"
+        r"^\W*(?:[\w-]+\s+)?consistency\s*:"
     ),
     "event-driven-design": (
         r"\bev\w{0,3}[- ]?driv\w*\b|\beda\b|\bevents? (?:design|flow|catalog\w*|storming)\b"
     ),
     "resilience-design": (
-        r"\b(?:resil\w*|fault[- ]?toleran\w*) (?:review|design|desgin|plan|analy\w*)\b"
+        r"\b(?:resil\w*|fault[- ]?toleran\w*) (?:review|design|desgin|plan|analy\w*|template)\b|"
+        r"^\W*(?:[\w-]+\s+)?resilience\s*:"
     ),
 }
 _DOUBTFUL, _SURE_SENTENCE = 0.8, 0.9
@@ -43,6 +47,7 @@ _NAMED = {label: re.compile(cue, re.IGNORECASE) for label, cue in _TEMPLATE_NAME
 
 def named_templates(text: str) -> list[str]:
     """The templates the text names outright ("cap analysis", "evnt driven design")."""
+    text = fix_frame_typos(text)  # "consistancy template"
     return [label for label, cue in _NAMED.items() if cue.search(text)]
 
 
@@ -108,10 +113,14 @@ class IntentClassifier(TextClassifier):
 
     def predict(self, text: str, layout: str | None = None) -> Intent:
         """The template to apply, or "explain" when no template clearly wins."""
+        text, layout = fix_frame_typos(text), layout and fix_frame_typos(layout)
         p = self.probabilities(text, layout)
         best = max((label for label in p if label != EXPLAIN), key=p.__getitem__)
-        if p[best] >= p[EXPLAIN] + self._margin:
-            named = [label for label in named_templates(layout or text) if label in p]
+        named = [label for label in named_templates(layout or text) if label in p]
+        # Named outright, a template is asked for when the templates together beat
+        # "explain", however they share the rest between them.
+        wanted = 1 - p[EXPLAIN] if len(named) == 1 else p[best]
+        if wanted >= p[EXPLAIN] + self._margin:
             if len(named) == 1 and named[0] != best:
                 # The student named the template; typos blur the embedding, not the name.
                 return Intent(named[0], p[named[0]])

@@ -24,7 +24,7 @@ ARTICLE = r"(?:a|an|the|our|my|their|this|that|some|its|his|her|all)"
 _LEADING_FILLER = re.compile(
     rf"^(?:also|then|maybe|like|e\.g\.?|i\.e\.?|etc|and|or|are|is|r|were|was|{ARTICLE}|"
     r"stuff like|things like|"
-    r"such as|think|including|mainly|mostly|basically|just|only|both)\s+",
+    r"such as|think|including|mainly|mostly|basically|just|only|both|with)\s+",
     re.IGNORECASE,
 )
 _TRAILING_FILLER = re.compile(

@@ -15,6 +15,7 @@ from bot.core.intent import EXPLAIN, Intent, named_templates
 from bot.core.lists import without_article
 from bot.core.slot_reader import SlotReader
 from bot.core.slots import labelled_slots
+from bot.core.spelling import fix_frame_typos
 from bot.core.system_name import SYSTEM_NOUN, clean_system, name_and_description
 from bot.core.turns import TurnKind
 from bot.state.conversations import PendingTemplate
@@ -48,6 +49,9 @@ _RESUME = re.compile(
     re.IGNORECASE,
 )
 _SURE, _SURER = 0.8, 0.9
+_EDIT_REQUEST = re.compile(
+    r"\b(?:renam\w*|call|remove|drop|delete|replace|swap|merge|scratch|add)\b", re.I
+)
 _LISTED = re.compile(r"(?m)^[ \t]*(?:\|.*\|[ \t]*$|[-*\u2022][ \t]+\S|\d+[.)][ \t]+\S)")
 _DROPS = re.compile(r"\b(?:drop|remove|delete|scratch|not|without)\b", re.IGNORECASE)
 _NEEDS = re.compile(r"\b(?:can'?t|cannot|can not) (?:work|run|do anything) without\b", re.I)
@@ -68,7 +72,8 @@ _SYSTEM_RENAME = re.compile(
     r"(?:it|ours|this|the app)\s+|"
     rf"(?:it'?s|it\s+is)\s+not\s+{SYSTEM_NOUN}\s*[,;]\s*(?:it'?s|it\s+is|but)\s+(?:for\s+)?|"
     r"(?:we|i)\s+(?:call|named?)\s+it\s+|\brenamed?\s+it\s+(?:to|as)\s+|"
-    r"(?:^|[,;:.!]\s*|\band\s+)call it\s+|(?:it'?s|it\s+is)\s+(?=[\w-]+\s+now\b))"
+    r"(?:^|[,;:.!]\s*|\band\s+)call it\s+|(?:it'?s|it\s+is)\s+(?=[\w-]+\s+now\b)|"
+    r"(?:^|[.!?]\s+)(?:the\s+)?name(?:'s|\s+is)\s+)"
     r"(?P<name>[^.;,!?\n(]+)",
     re.IGNORECASE,
 )
@@ -98,7 +103,7 @@ def decide(
     `turn` is the learned reading of the message (answer, question, resume, abandon);
     the rules below then say what an answer changes.
     """
-    resumed = False
+    resumed, text = False, fix_frame_typos(text)
     if match := _RESUME.search(text):
         boundary = _CLAUSE_END.search(text, match.end())
         rest = text[boundary.end() :].strip() if boundary else ""
@@ -111,10 +116,14 @@ def decide(
     bare = pending.missing and not asks and len(text.split()) <= 6
     # A pasted table or list (two rows or more) with no question is material, not an aside.
     listed = not asks and len(_LISTED.findall(text)) >= 2
+    # "could you call 'applicants' 'candidates'?" edits the fill, though it asks
+    edits = bool(_EDIT_REQUEST.search(text)) and bool(
+        edit_items(template, pending.slots, re.sub(r"[*_`]+", "", text))
+    )
     aside = turn.label == TurnKind.QUESTION and intent.label in (EXPLAIN, template.id)
-    if aside and not resumed and not bare and not listed:
+    if aside and not resumed and not bare and not listed and not edits:
         return Decision(PendingDecision.ASIDE)
-    if asks and intent.label == EXPLAIN and turn.label != TurnKind.ANSWER:
+    if asks and intent.label == EXPLAIN and turn.label != TurnKind.ANSWER and not edits:
         return Decision(PendingDecision.ASIDE)
     answering = pending.missing[0] if pending.missing else None
     foreign = labelled_slots(text) - {slot.name for slot in template.slots}
@@ -138,7 +147,9 @@ def decide(
             edited["system"] = name  # "refer to the system as X, and remove Y"
         # "- system: ParcelTrail\n- drivers should be couriers": the missing slot too
         named, found = labelled_slots(text), reader.read(template, text)
-        filled = {k: v for k, v in found.items() if k in pending.missing and k in named}
+        # "The system is a crowdfunding site. Also add refund backers": the system too
+        said = named | {"system"}
+        filled = {k: v for k, v in found.items() if k in pending.missing and k in said}
         filled.update(_beside_rename(template, text, answering, {**edited, **filled}, reader))
         return Decision(PendingDecision.CORRECTION, _renamed(pending.slots, {**edited, **filled}))
     if not resumed and turn.confidence >= _SURE:
@@ -173,7 +184,8 @@ def decide(
         return Decision(PendingDecision.ASIDE)
     same_system = _same(found.get("system"), pending.slots.get("system"))
     answers = turn.label == TurnKind.ANSWER or intent.label in (template.id, EXPLAIN)
-    if found and same_system and not asks and answers:
+    # "..., 'request a seat'. Could you update that?" asks about the fill, not a new question
+    if found and same_system and (not asks or sure_answer) and answers:
         # More about the same system ("the main things are tools, members and tickets"):
         # what it states replaces what was read before, which may have been a guess.
         return Decision(PendingDecision.SLOT_ANSWER, _merged(pending.slots, found))

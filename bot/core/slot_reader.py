@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.core.calls import one_spelling, snap_calls, without_short_names
+from bot.core.calls import one_spelling, snap_calls, without_shared_kind, without_short_names
 from bot.core.lists import MAX_ITEMS, clean_item, mentions, without_article
 from bot.core.slots import extract_slots
+from bot.core.spelling import fix_frame_typos
 from bot.core.system_name import clean_system, named_system
 from bot.core.tagger import SlotTagger, TaggerExamples
 from bot.templates import PromptLibrary, PromptTemplate
@@ -56,7 +57,10 @@ class SlotReader:
         self, template: PromptTemplate, text: str, answering: str | None = None
     ) -> dict[str, Any]:
         """Slot values the text states; `answering` names the slot the bot just asked for."""
+        text = fix_frame_typos(text)  # "sytem: ..." and "servcies" are labels all the same
         values = self._read(template, text, answering)
+        if values.get("services"):
+            values["services"] = without_shared_kind(values["services"])
         says_system = "system" in values or answering in (None, "system")
         if not says_system or not any(s.name == "system" for s in template.slots):
             return values

@@ -243,9 +243,8 @@ _NAMINGS = [
     # "a concert ticketing thing called GigGate", "we call it StreetFix", "known as X"
     re.compile(
         r"(?:(?P<description>\b(?:a|an|the|our|my)\s+[\w' -]{3,60}?)\s*,?\s+)?"
-        r"\b(?:called|named|codenamed|call it|calls? it|refer to (?:it )?as|known as)\s+"
-        + _NAME
-        + r"\b"
+        r"\b(?:called|named|codenamed|call it|calls? it|calling it|refer to (?:it )?as|"
+        r"known as)\s+" + _NAME + r"\b"
     ),
     # "Project: FlockLog", "**Project name:** Nestfinder", "- system: ParcelTrail (courier...)"
     re.compile(
@@ -267,6 +266,11 @@ _NAMINGS = [
         rf"(?:^|[.!?\n\"]\s*|(?<!-)>\s*){_CAMEL}"
         rf"(?:\s+(?:is|was)\s+(?=(?i:a|an|the|our)\s)|\s*\(\s*){_DESCRIPTION}"
     ),
+    # "event-driven design for Zipride", "cap analysis of Tunely plz": named in the request
+    re.compile(
+        r"(?i:design|desgin|desing|analysis|analyis|analysys|review|plan|breakdown)\s+"
+        rf"(?i:for|of|on)\s+{_NAME}(?=\s*[?!.;:,)]|\s*$|\s+(?i:pls|please|plz)\b)"
+    ),
     # "a consistency design for PodNest?", "> ClinicSlots lets patients book ...": a name
     # spelled in CamelCase, whatever the text calls the product
     re.compile(
@@ -276,6 +280,11 @@ _NAMINGS = [
         r"depends|hits|queries|sends|reads|writes|publishes|consumes|pings|needs|gets|is|was|"
         r"has|does)\b)[a-z]+s\b)"
     ),
+    # "Crumb — neighbourhood bakery preorders" opening a line or a sentence
+    re.compile(
+        rf"(?:^|[.!?\n]\s*){_NAME}[ \t]+[\u2013\u2014][ \t]+"
+        r"(?P<description>[^\n.;!?()]{3,80})"
+    ),
     # "our recruitment platform, HireLoop", "the project Skywatch"
     re.compile(
         rf"\b(?P<description>(?:our|my|the|a|an)\s+{_HEAD}|(?:our|my|the)\s+project)\s*,?\s+"
@@ -283,6 +292,11 @@ _NAMINGS = [
         + r"\b(?!\s*(?:is|are|was)\b)"
     ),
 ]
+_EMPHASISED_NAME = re.compile(
+    r"\b(?i:for|about|of|on)\s+(?P<mark>\*\*|\*|__|_)"
+    r"(?P<name>[A-Z][\w'&+-]*(?:\s+[A-Z][\w'&+-]*){1,3})(?P=mark)"
+    r"[^\w\n(]*(?:\((?P<description>[^)\n]{3,60})\))?"
+)
 _DESCRIBED = re.compile(
     r"(?im)^[\W_]*(?:what|description|about|summary|pitch)[*_]*\s*[:=][*_]*\s*" + _DESCRIPTION
 )
@@ -298,6 +312,10 @@ def product_name(text: str) -> tuple[str, str | None] | None:
     "ProctorNest, our online exam proctoring platform" is ("ProctorNest", "online exam
     proctoring platform"); "we call it StreetFix" is ("StreetFix", None).
     """
+    if emphasised := _EMPHASISED_NAME.search(text):
+        # "consistency design for *Vinyl Vault* (record shop preorders)": a name of words
+        described = emphasised["description"]
+        return emphasised["name"], clean_system(described) if described else None
     flat = re.sub(r"[*_`]+", "", text)
     for pattern in _NAMINGS:
         for match in pattern.finditer(flat):
