@@ -113,7 +113,6 @@ class IntentClassifier(TextClassifier):
 
     def predict(self, text: str, layout: str | None = None) -> Intent:
         """The template to apply, or "explain" when no template clearly wins."""
-        text, layout = fix_frame_typos(text), layout and fix_frame_typos(layout)
         p = self.probabilities(text, layout)
         best = max((label for label in p if label != EXPLAIN), key=p.__getitem__)
         named = [label for label in named_templates(layout or text) if label in p]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -46,15 +47,18 @@ def _corrector(words: tuple[str, ...]) -> Callable[[re.Match[str]], str]:
         word = match[0]
         lower = word.lower()
         for target in words:
+            if target[0] != lower[0] or abs(len(target) - len(lower)) > 1:
+                continue
             if lower.startswith(target) or target.startswith(lower):
                 continue  # the word itself, or another form of it ("event", "designs")
-            if target[0] == lower[0] and one_edit_apart(lower, target):
+            if one_edit_apart(lower, target):
                 return target.capitalize() if word[0].isupper() else target
         return word
 
     return fixed
 
 
+@functools.lru_cache(maxsize=256)  # one message is read by intent, pending and slots
 def fix_frame_typos(text: str) -> str:
     """The text with misspelt labels and template words spelt right (first letter kept)."""
     text = _LABEL.sub(_corrector(_LABEL_WORDS), text)
