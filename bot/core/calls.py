@@ -179,8 +179,9 @@ def without_shared_kind(services: list[str]) -> list[str]:
     if len(services) < 2 or any(_KIND.search(s.lower()) for s in services[:-1]):
         return services
     *words, kind = services[-1].split() or [""]
-    shared = kind.lower() in {"svcs", "apis", "servers", "backends"} or (
-        kind.lower() == "services" or one_edit_apart(kind.lower(), "services")  # "servcies"
+    lower = kind.lower()
+    shared = lower in {"services", "svcs", "apis", "servers", "backends"} or (
+        one_edit_apart(lower, "services") and not "services".startswith(lower)  # "servcies"
     )
     return [*services[:-1], " ".join(words)] if words and shared else services
 
