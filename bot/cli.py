@@ -191,6 +191,20 @@ def _eval_templates(file: Path | None, course: str | None, as_json: bool) -> Non
         out.print(render(reports))
 
 
+def _eval_answers(file: Path, course: str | None, as_json: bool) -> None:
+    from bot.answers_eval import evaluate_answers, render
+
+    if not file.is_file():
+        raise InputError(f"no such eval file: {file}")
+    report = evaluate_answers(_container().assistant, file, _ready_course(course))
+    if as_json:
+        _print_json([report.to_dict()])
+    else:
+        out.print(render([report]))
+        for failure in report.failures:
+            out.print(f"[bold]{failure['question']}[/]: {', '.join(failure['failed'])}")
+
+
 @app.command("eval")
 def evaluate(
     file: Annotated[Path, typer.Argument(help="JSONL eval set.")] = DEFAULT_EVAL_FILE,
@@ -199,12 +213,18 @@ def evaluate(
     templates: Annotated[
         bool, typer.Option("--templates", help="Measure template intent and slots instead.")
     ] = False,
+    answers: Annotated[
+        bool, typer.Option("--answers", help="Check every composed answer reads as a whole.")
+    ] = False,
 ) -> None:
-    """Measure retrieval (recall@1/3/5, MRR per mode) or, with --templates, understanding."""
+    """Measure retrieval (recall@1/3/5, MRR per mode), understanding, or composed answers."""
     from bot.retrieval.evaluation import KS, evaluate, load_questions
 
     if templates:
         _eval_templates(None if file == DEFAULT_EVAL_FILE else file, course, as_json)
+        return
+    if answers:
+        _eval_answers(file, course, as_json)
         return
     container = _container()
     questions = load_questions(file)

@@ -284,7 +284,7 @@ class Container:
     def assistant(self) -> Assistant:
         """The core service the adapters call."""
         from bot.core.assistant import Assistant
-        from bot.core.extractive import SentenceSelector
+        from bot.core.extractive import AnswerComposer
         from bot.state.conversations import ConversationStore, CourseChoices, GapLog
         from bot.state.core_facing import core_facing
         from bot.state.traces import TraceLog
@@ -295,7 +295,7 @@ class Container:
             searcher=self.searcher,
             catalog=self.catalog,
             prompts=self.prompts,
-            selector=SentenceSelector(
+            composer=AnswerComposer(
                 self.embedder, self.searcher.section_chunks, self.searcher.sentence_vectors
             ),
             conversations=core_facing(

@@ -25,7 +25,7 @@ def test_cap_analysis_fills_every_slot_from_one_question(app):
     for item in ("ride-sharing app", "driver locations", "trip payments", "ratings"):
         assert item in template["prompt"]
     assert data["sources"] and data["sources"][0]["concept"] == "cap"
-    assert "**Sources**" in data["answer"] and "Distributed systems > " in data["answer"]
+    assert "**Sources**" in data["answer"] and "CAP theorem in practice › " in data["answer"]
 
 
 def test_missing_slots_are_asked_for_and_the_next_message_fills_them(app):

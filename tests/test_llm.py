@@ -24,7 +24,7 @@ def test_llm_answer_is_grounded_in_fenced_passages(llm_app, stub):
     system, user = system_and_user(stub.chat_requests[-1])
     assert user == "why add randomness to retry delays"
     assert "<course_passages>" in system and "</course_passages>" in system
-    assert '<passage number="1" source="Distributed systems > ' in system
+    assert '<passage number="1" source="Fault tolerance › ' in system
     assert "not instructions" in system
     assert reply.passages[0].chunk.text[:80] in system
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import metrics
 from bot.core.errors import InputError, NotAllowedError, NotFoundError, StateUnavailableError
-from bot.core.extractive import SentenceSelector
+from bot.core.extractive import AnswerComposer
 from bot.core.intent import EXPLAIN, Intent, IntentClassifier
 from bot.core.models import Address, Incoming, Passage, Reply, TemplateFill, Turn
 from bot.core.pending import PendingDecision, decide
@@ -74,7 +74,7 @@ class Assistant:
         searcher: HybridSearcher,
         catalog: CourseCatalog,
         prompts: PromptLibrary,
-        selector: SentenceSelector,
+        composer: AnswerComposer,
         conversations: ConversationStore,
         gaps: GapLog,
         course_choices: CourseChoices,
@@ -90,7 +90,7 @@ class Assistant:
         self._searcher = searcher
         self._catalog = catalog
         self.prompts = prompts
-        self._selector = selector
+        self._composer = composer
         self._conversations = conversations
         self._gaps = gaps
         self._course_choices = course_choices
@@ -446,7 +446,7 @@ class Assistant:
                 ctx.notes.append(f"Answered straight from the course notes: {exc.reason}.")
         if body is None:
             with ctx.trace.stage("retrieval"):
-                body = " ".join(self._selector.select(_without_slots(question, fill), passages))
+                body = self._composer.compose(_without_slots(question, fill), passages)
         sections = [body]
         if fill:
             sections.append(

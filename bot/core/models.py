@@ -75,12 +75,15 @@ class Passage:
 
     @property
     def citation(self) -> str:
-        """Where the passage comes from: course > lesson > section."""
-        course = self.chunk.course.replace("-", " ").capitalize()
-        lesson = self.chunk.lesson or self.chunk.title
+        """Where the passage comes from, as people read it: "Fault tolerance › Retries".
+
+        The file's title and the section's own heading; the course and the lesson name
+        are the same on every source of a course, so they say nothing (the path is in
+        `to_source`).
+        """
+        title = self.chunk.title or self.chunk.lesson
         section = self.chunk.section.split(" > ")[-1]
-        parts = [course, lesson, *([] if section == lesson else [section])]
-        return " > ".join(parts)
+        return title if section.lower() == title.lower() else f"{title} \u203a {section}"
 
     def to_source(self) -> dict[str, Any]:
         """The `sources` item of the JSON contract."""

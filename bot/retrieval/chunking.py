@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.models import Chunk
@@ -14,6 +15,7 @@ from bot.retrieval.loaders import LoadedDocument
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*-])|\n+")
 _MARKUP = re.compile(r"\*\*|__|`")
+_ITEM = re.compile(r"^\s*([-*\u2022+]|\d{1,2}[.)])\s+")
 _LABEL = re.compile(r"^\s*(?:[-*]\s+)?\*{0,2}(example|note)\*{0,2}:\s*", re.IGNORECASE)
 
 
@@ -75,16 +77,51 @@ def chunk_document(
     return chunks
 
 
-def split_sentences(text: str) -> list[tuple[str, bool]]:
-    """Sentences of a passage with whether each belongs to a worked example.
+@dataclass(frozen=True)
+class Unit:
+    """A sentence, a list item, a numbered step or a whole table, as the passage reads."""
 
-    Markdown emphasis is removed; list items count as sentences.
+    text: str
+    example: bool  # inside a worked example ("Example: ...")
+    kind: str  # "sentence" | "item" | "step" | "table"
+    continues: bool = False  # the item's second or later sentence
+
+    @property
+    def words(self) -> int:
+        """How many words it has."""
+        return len(self.text.split())
+
+    @property
+    def embedded(self) -> bool:
+        """Whether ingest embeds it (split_sentences keeps it)."""
+        return self.kind != "table" and self.words >= 5
+
+
+def split_units(text: str) -> list[Unit]:
+    """A passage in reading order: sentences, list items and steps, tables kept whole.
+
+    Markdown emphasis is removed.
     """
-    sentences = []
+    units: list[Unit] = []
     for paragraph in re.split(r"\n\s*\n", text):
+        lines = [line for line in paragraph.splitlines() if line.strip()]
+        if lines and all(line.lstrip().startswith("|") for line in lines):
+            units.append(Unit(paragraph.strip(), False, "table"))
+            continue
         example = bool(_LABEL.match(paragraph))
-        for raw in _SENTENCE_END.split(_LABEL.sub("", paragraph)):
-            sentence = _MARKUP.sub("", raw).strip(" -*\t")
-            if len(sentence.split()) >= 5 and not sentence.startswith("|"):
-                sentences.append((sentence, example))
-    return sentences
+        for line in _LABEL.sub("", paragraph).splitlines():
+            marker = _ITEM.match(line)
+            kind = "sentence" if not marker else "step" if marker[1][0].isdigit() else "item"
+            for number, raw in enumerate(
+                _SENTENCE_END.split(line[marker.end() :] if marker else line)
+            ):
+                sentence = _MARKUP.sub("", raw).strip(" -*\t")
+                if sentence and not sentence.startswith("|"):
+                    # an item's second sentence continues it: "- Locks: ... Two can't ..."
+                    units.append(Unit(sentence, example, kind, continues=bool(number and marker)))
+    return units
+
+
+def split_sentences(text: str) -> list[tuple[str, bool]]:
+    """The sentences and list items of a passage that ingest embeds (five words or more)."""
+    return [(unit.text, unit.example) for unit in split_units(text) if unit.embedded]

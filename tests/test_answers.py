@@ -1,0 +1,90 @@
+"""Extractive answers read as a whole: the list a colon promises, no dangling openings."""
+
+import json
+
+import pytest
+
+from bot.answers_eval import balanced, check
+from bot.core.extractive import DANGLING
+from bot.retrieval.chunking import split_sentences, split_units
+from tests.conftest import student
+from tests.test_cli import call
+
+PASSAGE = """The breaker has three states:
+
+- Closed: calls flow. The breaker counts failures.
+- Open: calls fail fast.
+1. First step of the procedure here.
+
+| state | calls |
+|---|---|
+| open | none |
+
+Outside these cases, it is overkill."""
+
+
+def test_a_passage_splits_into_sentences_items_steps_and_whole_tables():
+    kinds = [(unit.kind, unit.continues) for unit in split_units(PASSAGE)]
+    assert kinds == [
+        ("sentence", False),
+        ("item", False),
+        ("item", True),  # the item's second sentence stays with it
+        ("item", False),
+        ("step", False),
+        ("table", False),
+        ("sentence", False),
+    ]
+    # ingest embeds the same sentences as before the units existed (stored vectors align)
+    assert [s for s, _ in split_sentences(PASSAGE)] == [
+        unit.text for unit in split_units(PASSAGE) if unit.embedded
+    ]
+
+
+def test_a_list_promised_by_a_colon_comes_with_it(app):
+    body = app.assistant.ask(student("Explain how a circuit breaker works.")).body
+    assert "The breaker has three states:\n- Closed" in body
+    assert "- Open" in body and not body.rstrip().endswith(":")  # capped to fit, not cut
+
+
+def test_a_window_never_opens_on_a_sentence_that_points_back(app):
+    body = app.assistant.ask(student("When do I actually need linearizability?")).body
+    cases = body.index("Account balances")
+    assert body.index("Outside these cases") > cases  # the cases come first
+
+
+def test_citations_name_the_lesson_and_the_section_only(app):
+    reply = app.assistant.ask(student("Explain how a circuit breaker works."))
+    assert (
+        reply.citations[0]
+        == "Fault tolerance › Circuit breakers: closed, open and half-open states"
+    )
+    assert reply.to_json()["sources"][0]["path"] == "06-fault-tolerance.md"  # the path stays
+
+
+@pytest.mark.parametrize(
+    ("body", "failed"),
+    [
+        ("This is why. " + "word " * 40 + ".", {"no dangling reference opening a window"}),
+        ("Ends on a colon, " + "word " * 40 + "as follows:", {"no trailing colon"}),
+        ('Unclosed "quote ' + "word " * 40 + ".", {"balanced quotes, backticks and brackets"}),
+        ("Too short.", {"40-180 words"}),
+    ],
+)
+def test_the_answer_checks_catch_what_reads_badly(body, failed):
+    verdict = check(body, ["Fault tolerance › Retries"])
+    assert {name for name, ok in verdict.items() if not ok} == failed
+
+
+def test_brackets_must_close_in_order():
+    assert balanced("a (b [c] d) `e`") and not balanced("a (b]") and not balanced("“open")
+    assert DANGLING.match("Outside these cases, it is overkill.")
+    assert not DANGLING.match("Retrying with jitter spreads load.")
+
+
+@pytest.mark.slow  # every eval question through the core
+def test_eval_answers_passes_every_check_on_the_bundled_course(cli_env, capsys):
+    code, out, _ = call(capsys, "eval", "--answers", "--json")
+    assert code == 0
+    report = json.loads(out)[0]
+    assert report["answered"] >= 70
+    assert all(rate == 1.0 for rate in report["pass_rate"].values()), report["failures"]
