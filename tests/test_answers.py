@@ -82,7 +82,7 @@ def test_brackets_must_close_in_order():
 
 
 @pytest.mark.slow  # every eval question through the core
-def test_eval_answers_passes_every_check_on_the_bundled_course(cli_env, capsys):
+def test_eval_answers_passes_every_check_on_the_bundled_course(cli_redis_env, capsys):
     code, out, _ = call(capsys, "eval", "--answers", "--json")
     assert code == 0
     report = json.loads(out)[0]
