@@ -115,5 +115,7 @@ def render(reports: list[AnswerReport]) -> Table:
     for report in reports:
         table.add_column(f"{report.file} ({report.answered} answered)", justify="right")
     for name in CHECKS:
-        table.add_row(name, *(f"{r.passed[name] / max(1, r.answered):.0%}" for r in reports))
+        table.add_row(
+            name, *(f"{r.passed[name] / r.answered:.0%}" if r.answered else "n/a" for r in reports)
+        )
     return table
