@@ -17,7 +17,6 @@ MAX_ANSWER_WORDS = 150
 MIN_ANSWER_WORDS = 40
 MAX_WINDOW = 5  # prose sentences in the main window
 MAX_LIST_ITEMS = 6  # a list the window introduces, shown up to this many items
-MAX_STEPS = 10  # a numbered procedure is never cut below this
 # A sentence that leans on the one before it: never the first of a window.
 DANGLING = re.compile(
     r"^(?:this|these|that|those|it|its|they|them|their|such|both|either|neither|"
