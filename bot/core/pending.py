@@ -116,10 +116,11 @@ def decide(
     bare = pending.missing and not asks and len(text.split()) <= 6
     # A pasted table or list (two rows or more) with no question is material, not an aside.
     listed = not asks and len(_LISTED.findall(text)) >= 2
+    # "replace *browse events* with *search events*": the emphasis is no part of a name
+    plain = re.sub(r"[*_`]+", "", text)
     # "could you call 'applicants' 'candidates'?" edits the fill, though it asks
-    edits = bool(_EDIT_REQUEST.search(text)) and bool(
-        edit_items(template, pending.slots, re.sub(r"[*_`]+", "", text))
-    )
+    edited = edit_items(template, pending.slots, plain) if _EDIT_REQUEST.search(text) else None
+    edits = bool(edited)
     aside = turn.label == TurnKind.QUESTION and intent.label in (EXPLAIN, template.id)
     if aside and not resumed and not bare and not listed and not edits:
         return Decision(PendingDecision.ASIDE)
@@ -138,8 +139,9 @@ def decide(
         calls = snap_calls(calls, list(pending.slots.get("services") or []))
         answered = {**pending.slots, **with_calls(pending.slots, calls)}
         return Decision(PendingDecision.SLOT_ANSWER, answered)
-    # "replace *browse events* with *search events*": the emphasis is no part of a name
-    if edited := edit_items(template, pending.slots, re.sub(r"[*_`]+", "", text)):
+    if edited is None:
+        edited = edit_items(template, pending.slots, plain)
+    if edited:
         # "not trainers, coaches", "scratch X", "also Y", "a hostel, not a hotel": in place.
         renamed = _SYSTEM_RENAME.search(text)
         item_named = renamed and re.search(r"called|call it", renamed[0], re.I)
