@@ -99,7 +99,7 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
     assert "ProctorNest (online exam proctoring platform)" in reply.markdown()
 
 
-@pytest.mark.slow  # thirty-two conversations through the whole core; the fast lane has the rest
+@pytest.mark.slow  # forty-one conversations through the whole core; the fast lane has the rest
 @pytest.mark.parametrize(
     ("steps", "slot", "expected"),
     [
@@ -202,6 +202,37 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
         (["cap analysis for my project pls", "its a gym tracker",
           "it keeps workouts, personal bests and routines. oh and the app is called Liftly btw"],
          "data_types", ["workouts", "personal bests", "routines"]),
+        (["consistency desgin for Ferrylog pls"], "system", "Ferrylog"),
+        (["Please make the consistency design for my system. Its name is Bracketeer. Users "
+          "sign up a team and report the match result."], "system", "Bracketeer"),
+        (["resilience design for a rail signal maintenance system. System is Semafor.",
+          "Services: work order service, crew app backend. The crew app backend use work "
+          "order service."],
+         "dependencies", ["crew app backend -> work order service"]),
+        (["resilience design for Ringlog: field app sync calls ring registry",
+          "also there is photo storage, it is called by field app sync"],
+         "dependencies", ["field app sync -> ring registry", "field app sync -> photo storage"]),
+        (["Resilience design for Plowline please. From our compose notes:\n\nservices:\n"
+          "  plow-tracker:    {calls: [route-planner]}\n  route-planner:   {calls: [roads]}\n"
+          "  roads: {calls: []}"],
+         "dependencies", ["plow-tracker -> route-planner", "route-planner -> roads"]),
+        (["resilience design for Reefwatch: sensor gateway -> dosing controller, "
+          "sensor gateway -> alerting, dashboard -> sensor gateway",
+          "\u2022 rename alerting \u2192 pager service\n\u2022 the dashboard doesn't call the "
+          "gateway directly, it calls the dosing controller"],
+         "dependencies", ["sensor gateway -> dosing controller", "sensor gateway -> pager service",
+                          "dashboard -> dosing controller"]),
+        (["event-driven design for Partitura: musician, score, part, rehearsal",
+          "the score and the part are the same thing for us, please combine them into "
+          "'sheet music part'"],
+         "entities", ["musician", "sheet music part", "rehearsal"]),
+        (["consistency design. chess club ratings. ops: report game result, view rating, "
+          "view leaderboard", "drop leaderboard."],
+         "operations", ["report game result", "view rating"]),
+        (["Event-driven design please. Our domain model:\n\n| Aggregate | Notes |\n|---|---|\n"
+          "| Launch | one per sounding |\n| Radiosonde | the instrument |\n"
+          "| Telemetry frame | 1 Hz packets |"],
+         "entities", ["Launch", "Radiosonde", "Telemetry frame"]),
     ],
 )  # fmt: skip
 def test_answers_and_edits_in_the_shapes_students_use(app, steps, slot, expected):

@@ -11,7 +11,7 @@ from bot.core.lists import MAX_ITEMS, clean_item, split_list, without_article
 from bot.core.spelling import one_edit_apart
 
 _CALL_VERBS = (  # "call", "use" and "need" alone are nouns too often ("the call graph")
-    r"calls|depends on|depend on|talks to|talk to|invokes|sends requests to|"
+    r"(?<!the )(?<!The )calls|depends on|depend on|talks to|talk to|invokes|sends requests to|"
     r"hits|queries|relies on|rely on|reaches out to|uses|connects to|posts to|pings|"
     r"fetches from|reads from|writes to|reads(?= (?:the |a |an |our )?[\w-]+ (?:directly|too)\b)|"
     r"goes to|fans out to|is calling|are calling|"
@@ -20,7 +20,8 @@ _CALL_VERBS = (  # "call", "use" and "need" alone are nouns too often ("the call
     r"(?:both|all|also|then) (?:hit|call|use|query)|call(?=\s+(?:the|a|an|our)\s)|"
     # "Gateway call message service": the bare verb after a service's own name
     r"(?:(?<=service )|(?<=svc )|(?<=api )|(?<=gateway )|(?<=engine )|(?<=server )|"
-    r"(?<=app )|(?<=frontend )|(?<=backend )|(?<=worker ))(?:call|hit|query|talk to)"
+    r"(?<=app )|(?<=frontend )|(?<=backend )|(?<=worker ))(?:call|hit|query|talk to|use)|"
+    r"is using|are using"
 )
 # "the prediction service doesn't call it directly" names no call.
 _NEGATED_CALL = re.compile(
@@ -48,6 +49,14 @@ _CALLED_BY = re.compile(
     r"(?:calls|uses|hits|queries|talks to|depends on|relies on)(?=[ \t]*(?:[.,;!?\n]|$))",
     re.IGNORECASE,
 )
+# "calendar-svc is called by billing-svc", "photo storage, it is called by field app sync"
+_PASSIVE = re.compile(
+    r"(?P<callee>\b[\w-]+(?:[ \t]+[\w-]+){0,3}?)(?:,[ \t]*(?:it|which|that))?[ \t]+"
+    r"(?:is|are|gets|get)[ \t]+(?:also[ \t]+|only[ \t]+)?(?:called|used|invoked|queried)[ \t]+"
+    r"by[ \t]+(?:the[ \t]+)?(?P<caller>[\w-]+(?:[ \t]+(?!(?:which|that|when|because|to|for|and|"
+    r"so|but|as|in|on)\b)[\w-]+){0,3})",
+    re.IGNORECASE,
+)
 _ONWARD = re.compile(rf"\s+(?:{_CALL_VERBS}|call)\s+", re.IGNORECASE)
 # "| Service | Calls |" over rows of "| web frontend | auth service, catalog service |"
 # (the outer pipes are optional: "web-ui      | pass-api")
@@ -57,6 +66,10 @@ _NO_CALL = re.compile(r"^(?:none|nothing|n/?a|-+|\u2014|\u2013)$", re.I)
 # "Frontend BFF \u2014 talks to Classes API": the dash stands between a name and its verb
 _NAME_DASH = re.compile(rf"[ \t]+(?:[\u2014\u2013:]|--?)[ \t]+(?=(?:{_CALL_VERBS})\b)", re.I)
 _ARROW = re.compile(r"\s*(?:->|\u2192|=>|-->|\u27f6)\s*")
+_NOBODY = re.compile(
+    r"^(?:we|i|us|everything|everyone|who|what|nothing|nobody|no one|none|anything|something)$",
+    re.IGNORECASE,
+)
 _PRONOUN = re.compile(r"^(?:it|this|that|this thing|the system|the app|the service)$", re.I)
 
 
@@ -70,7 +83,7 @@ _FUNCTION_WORDS = re.compile(
 
 def _caller(raw: str) -> str:
     """The service named just before a call: the last words after any function word."""
-    words = clean_item(raw).split()
+    words = clean_item(re.split(r"\s[-\u2013\u2014:]+\s|:\s", raw)[-1]).split()
     while words and _FUNCTION_WORDS.match(words[-1]):
         words = words[:-1]  # "it's search that calls listings": "that" ends no name
     words = words[-4:]
@@ -86,7 +99,7 @@ def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
     calls: list[str] = []
     services: list[str] = []
     me = without_article(system) if system else None
-    text = _NAME_DASH.sub(" ", _table_as_arrows(text))
+    text = _NAME_DASH.sub(" ", _table_as_arrows(_config_as_arrows(text)))
     text = _NEXT_CLAUSE.sub("; ", _NEGATED_CALL.sub(" ", text))
     for line in re.split(r"[\n;]|(?<=[.!?])\s+|,\s*(?=[\w -]+(?:->|\u2192|=>))", text):
         parts = [clean_item(p) for p in _ARROW.split(line)]
@@ -104,6 +117,11 @@ def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
         if caller and callee and caller.lower() not in {"we", "i", "it", "they", "you"}:
             calls.append(f"{caller} -> {callee}")
             services += [caller, callee]
+    for match in _PASSIVE.finditer(flat):
+        caller, callee = _caller(match["caller"]), _caller(match["callee"])
+        if caller and callee and not _NOBODY.match(caller) and not _PRONOUN.match(callee):
+            calls.append(f"{caller} -> {callee}")
+            services += [caller, callee]
     last_callee = ""
     for match in _CALLS.finditer(flat):
         caller = _caller(match.group("caller"))
@@ -115,13 +133,13 @@ def dependencies(text: str, system: str | None) -> tuple[list[str], list[str]]:
             if not me:
                 continue
             caller = me
-        elif caller.lower() in {"we", "i", "us", "everything", "everyone", "who", "what"}:
-            continue
+        elif _NOBODY.match(caller):
+            continue  # "nothing calls it except the frontend" names no caller
         callees = re.split(
             r"\s+(?:for|to|when|so|because|which|that|while|if|but|on a|what|how|where|why|"
             r"should|pls|please|can|could|would|do|does|is|are)\b\s*|\s+-\s+|\s+\d+[.)]\s|"
             r",?\s+not\b",
-            match.group("callees"),
+            re.sub(r"\b(?:and|or|&) to\b", "and", match.group("callees")),  # "A and to B"
             maxsplit=1,
         )[0]
         # "uploader and feed both hit auth": each of them calls it
@@ -147,6 +165,29 @@ def one_spelling(names: Iterable[str]) -> list[str]:
             first.setdefault(side.lower(), side)
     spelled = (" -> ".join(first[side.lower()] for side in n.split(" -> ")) for n in names)
     return list(dict.fromkeys(spelled))
+
+
+# Pasted config: "plow-tracker: {calls: [route-planner]}", "api:\n  depends_on: [db, cache]"
+# and, under a "calls:" key, "irrigation-scheduler: [soil-probe, valve-controller]"
+_CONFIG_CALLS = re.compile(
+    r"(?m)^[ \t]*(?P<caller>[\w.-]+)[ \t]*:[ \t]*(?:(?:\n[ \t]+)?\{?[ \t]*"
+    r"(?:calls|depends_on|depends|deps|dependencies|uses)[ \t]*:[ \t]*)?"
+    r"\[(?P<callees>[^\]\n]*)\]\}?[ \t]*$"
+)
+_CONFIG_LABEL = re.compile(
+    r"(?:services?|calls|dependencies|deps|depends_on|components|entities|events|data|system|"
+    r"ops|operations|name|tags|ports|volumes|environment|networks)",
+    re.IGNORECASE,
+)
+
+
+def _config_as_arrows(text: str) -> str:
+    def arrow(said: re.Match[str]) -> str:
+        if _CONFIG_LABEL.fullmatch(said["caller"]):
+            return said[0]  # "services: [a, b]" lists, it calls nothing
+        return f"{said['caller']} -> {said['callees']}" if said["callees"].strip() else ""
+
+    return _CONFIG_CALLS.sub(arrow, text)
 
 
 def _table_as_arrows(text: str) -> str:

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from bot.core.calls import dependencies, snap_calls
+from bot.core.call_edits import (
+    ARROWS,
+    call_instead,
+    calls_renamed,
+    edit_calls,
+    fewer_calls,
+    more_calls,
+    rewired,
+    with_calls,
+)
 from bot.core.lists import MAX_ITEMS, clean_item, mentions, split_list, without_article
+from bot.core.lists import REMOVE_WORDS as _REMOVE
 from bot.core.slots import labelled_slots
 from bot.core.system_name import TRIM_SYSTEM
 from bot.templates import PromptTemplate
 
-_REMOVE = re.compile(
-    r"\b(?:scratch(?:ed)?|remove[ds]?|drop(?:ped)?|delete[ds]?|forget|get rid of|without|"
-    r"no longer|skip|take out|leave out|cross out|cut|exclude[ds]?|don'?t have|dont have|"
-    r"do not have|doesn'?t exist|not needed)\b",
-    re.IGNORECASE,
-)
 _RENAME = re.compile(
     r"\bnot\b|\binstead\b|\brather\b|\bcalled\b|\bnamed\b|\bcall\b|\brename\w*\b|"
     r"\bshould be\b|\bmeant\b|->|\u2192|"
@@ -41,11 +46,13 @@ _NEW_NAME = [
         r"\b(?:replac|swap|chang|switch|renam)\w*\s+[\"'\u201c]?\s*\0[\s\"'\u201d]*"
         r"(?:with|by|for|to|into)\s+"
         r"[\"'\u201c]?(?P<new>[^,.;!?\n\0\"'\u201d]+)",
-        r"\b(?:called|named|call (?:it|them))\s+[\"'\u201c]?(?P<new>[^,.;!?\n\0\"'\u201d]+)",
+        r"\b(?:called|named|call (?:it|them))\s+(?!by\b)"
+        r"[\"'\u201c]?(?P<new>[^,.;!?\n\0\"'\u201d]+)",
         # "could you call 'applicants' 'candidates'?"
         r"\bcall\s+[\"'\u201c\u2018]?\s*\0[\s\"'\u201d\u2019]*(?:instead\s+)?"
         r"[\"'\u201c\u2018]?(?P<new>[^,.;!?\n\0\"'\u201d\u2019]+)",
-        r"\0[\s\"'\u201d]*(?:->|\u2192|=>|should be|is now|becomes)\s+(?P<new>[^,.;!?\n\0]+)",
+        r"\0[\s\"'\u201d]*(?:->|\u2192|=>|should be|is now|becomes|(?:got|was|has been|is)\s+"
+        r"renamed\s+(?:to|as|into))\s+(?P<new>[^,.;!?\n\0]+)",
         r"\b(?:it'?s|its|it is|they'?re|theyre|they are|use|using)\s+(?!not\b)"
         r"(?P<new>[^,.;:!?\n\0\u2014]+?)\s*,?\s*(?:\bnot\b|\binstead\b|$|[.;!?\n\u2014]|\s-\s)",
         r"(?P<new>[^,.;:!?\n\0\u2014]+?)\s+(?:instead of|rather than|not)\s+[\"'\u201c]?\s*\0",
@@ -95,14 +102,25 @@ def _rest(text: str, known: list[str], system: str) -> str:
     return " ".join(_SYSTEM_WORDS.sub(" ", text).split())
 
 
+# "renamed to BoxPlan in the latest version": when it changed is no part of the name
+_WHEN = re.compile(
+    r"\s+(?:(?:in|from|since|as of|for)\s+(?:the\s+)?(?:latest|new|next|current|last|this)\b.*|"
+    r"now|from now on|going forward|these days)\s*$",
+    re.IGNORECASE,
+)
+
+
 def _renamed_to(text: str, old: str) -> str | None:
     """The new name in "not X, it's called Y", "it's Y, not X", "Y instead of X", "X -> Y"."""
-    said = re.sub(rf"(?<!\w){re.escape(old)}(?!\w)", " \u0000 ", text, flags=re.IGNORECASE)
-    for pattern in _NEW_NAME:
-        if match := pattern.search(said):
-            new = clean_item(_FILLER_EDGES.sub("", match.group("new")))
-            if new and len(new.split()) <= 6 and new.lower() != old.lower():
-                return new
+    # One mention at a time marks the old name: in "rename drafts -> poem drafts" the new
+    # name holds the old one.
+    for said in re.finditer(rf"(?<!\w){re.escape(old)}(?!\w)", text, flags=re.IGNORECASE):
+        marked = f"{text[: said.start()]} \u0000 {text[said.end() :]}"
+        for pattern in _NEW_NAME:
+            if match := pattern.search(marked):
+                new = clean_item(_FILLER_EDGES.sub("", _WHEN.sub("", match.group("new"))))
+                if new and len(new.split()) <= 6 and new.lower() != old.lower():
+                    return new
     return None
 
 
@@ -130,7 +148,8 @@ def _which_item(items: list[str], said: str) -> int | None:
     """The item `said` points at: by place ("2", "#3", "the second") or by a shared stem."""
     said = re.sub(r"^(?:the|item|no\.?|number|#)\s*", "", said.strip(), flags=re.I)
     said = re.sub(r"^(?:the|item|no\.?|number|#)\s*", "", said, flags=re.I)
-    place = int(said) if said.isdigit() else _ORDINALS.get(said.split()[0].lower(), 0)
+    numbered = re.match(r"(\d+)(?:st|nd|rd|th)?\b", said)  # "3", "the 2nd"
+    place = int(numbered[1]) if numbered else _ORDINALS.get(said.split()[0].lower(), 0)
     if place:
         return place - 1 if 0 < place <= len(items) else len(items) - 1 if place < 0 else None
     stems = {word[:4].lower() for word in re.findall(r"[a-z]{4,}", said, re.I)}
@@ -140,20 +159,63 @@ def _which_item(items: list[str], said: str) -> int | None:
     return None
 
 
+# "A and B are being merged into one service called X"
+_MERGED_INTO = re.compile(
+    r"(?P<a>[\w' -]+?)\s+(?:and|&)\s+(?P<b>[\w' -]+?)\s+(?:are|were|get|got|will be|have been)\s+"
+    r"(?:being\s+)?(?:merged|combined|folded|joined)\s+(?:together\s+)?(?:into|as|to)\s+"
+    r"(?:(?:a|one)\s+(?:single\s+)?(?:[\w-]+\s+)?(?:called|named)?\s*)?[\"'\u201c\u2018]?"
+    r"(?P<new>[^\"'\u201d\u2019.,;!?\n]+)",
+    re.IGNORECASE,
+)
+_MERGE_THEM = re.compile(
+    r"\b(?:merg|combin|fold|join)\w*\s+(?:them|those|these|both|the two)(?:\s+together)?\s+"
+    r"(?:into|as|to)\s+(?:(?:a|one)\s+(?:single\s+)?)?[\"'\u201c\u2018]?"
+    r"(?P<new>[^\"'\u201d\u2019.;!?\n]+)",
+    re.IGNORECASE,
+)
+_PLACE = re.compile(
+    r"\b(?:the\s+)?(?:(\d+)(?:st|nd|rd|th)|(first|second|third|fourth|fifth|last))\b", re.I
+)
+
+
 def _merged_items(items: list[str], text: str) -> list[str] | None:
     """Two items made one: "merge 2 and 3", "we merged enrolling and waitlist into X"."""
-    if not (said := _MERGE.search(text)):
+    if them := _MERGE_THEM.search(text):
+        # "A and B are the same thing, combine them into X", "the 2nd and 3rd ... merge them"
+        before = text[: them.start()]
+        places = [_which_item(items, m[0]) for m in _PLACE.finditer(before)]
+        places += [index for index, item in enumerate(items) if mentions(before, item)]
+        new = them["new"]
+    elif said := _MERGE.search(text) or _MERGED_INTO.search(text):
+        places = [_which_item(items, said[part]) for part in ("a", "b")]
+        new = said["new"] or ""
+    else:
         return None
-    places = [_which_item(items, said[part]) for part in ("a", "b")]
     found = sorted({place for place in places if place is not None})
-    if not found:
+    if not found or len(found) > 2:
         return None
-    new = re.sub(
-        r"\s+(?:please|pls|plz|thanks|thx)$", "", clean_item(said["new"] or ""), flags=re.I
-    )
+    new = re.sub(r"\s+(?:please|pls|plz|thanks|thx)$", "", clean_item(new), flags=re.I)
     new = new or " and ".join(items[place] for place in found)
     merged = [new if index == found[0] else item for index, item in enumerate(items)]
     return [item for index, item in enumerate(merged) if index not in found[1:]]
+
+
+_REMOVED_PART = re.compile(
+    rf"{_REMOVE.pattern}\s+(?:the\s+)?(?P<said>[\w'-]+(?:\s+[\w'-]+)?)(?=\s*(?:[,.;!?\n]|$))",
+    re.IGNORECASE,
+)
+
+
+def _pointed(items: list[str], text: str) -> str | None:
+    """The one item a removal points at by part of its name or its place ("drop leaderboard")."""
+    if not (said := _REMOVED_PART.search(text)):
+        return None
+    if _PLACE.match(said["said"]):
+        index = _which_item(items, said["said"])
+        return items[index] if index is not None else None
+    words = set(said["said"].lower().split())
+    holders = [item for item in items if words <= set(item.lower().split())]
+    return holders[0] if len(holders) == 1 else None
 
 
 def _edit_list(
@@ -171,7 +233,8 @@ def _edit_list(
         and not any(item.lower() in o.lower() and o.lower() != item.lower() for o in said)
     ]
     if not mentioned:
-        return None
+        pointed = _pointed(items, text)
+        return [item for item in items if item != pointed] if pointed else None
     if restated := _restated(text):
         return restated  # "so just move card, add comment, view board"
     removed = [
@@ -192,138 +255,6 @@ def _edit_list(
     if not clean_item(_rest(text, items, system)) and _REMOVE.search(text):
         return [item for item in items if item not in mentioned]
     return None
-
-
-_ARROWS = re.compile(r"->|\u2192|=>")
-_REVERSED = re.compile(
-    r"\b(?:other way (?:a)?round|the opposite|reverse[ds]?|backwards|wrong (?:way|direction)|"
-    r"not the other)\b",
-    re.IGNORECASE,
-)
-
-
-def _edit_calls(calls: list[str], services: list[str], text: str) -> list[str] | None:
-    """A call rewired ("fraud check is called by payments, not api"): a new caller."""
-    known = {s.lower(): s for s in services}
-    names = "|".join(re.escape(s) for s in sorted(services, key=len, reverse=True))
-    passive = re.compile(
-        rf"(?P<callee>{names})\s+(?:is|are|gets|get)\s+(?:called|used|invoked)\s+by\s+"
-        rf"(?:the\s+)?(?P<caller>{names})",
-        re.IGNORECASE,
-    )
-    new = [f"{m.group('caller')} -> {m.group('callee')}" for m in passive.finditer(text)]
-    dropped = {
-        m.group(1).lower()
-        for m in re.finditer(rf"\bnot\s+(?:by\s+)?(?:the\s+)?({names})\b", text, re.I)
-    }
-    if not new:
-        active = re.sub(rf",?\s*\bnot\s+(?:by\s+)?(?:the\s+)?(?:{names})\b", "", text, flags=re.I)
-        new = snap_calls(dependencies(active, None)[0], services)
-    new = [
-        " -> ".join(known[side.lower()] for side in call.split(" -> "))
-        for call in new
-        if all(side.lower() in known for side in call.split(" -> "))
-    ]
-    if not new:
-        return None
-    callees = {call.split(" -> ")[1].lower() for call in new}
-    if not dropped and re.search(r"\b(?:also|too|as well|additionally)\b", text, re.I):
-        return list(dict.fromkeys([*calls, *new]))  # "web-ui also reads cache": one more
-
-    # "it's search that calls listings, not the other way round": the reverse goes
-    reversed_calls = (
-        {" -> ".join(call.lower().split(" -> ")[::-1]) for call in new}
-        if _REVERSED.search(text)
-        else set()
-    )
-
-    def replaced(call: str) -> bool:
-        caller, _, callee = call.lower().partition(" -> ")
-        if reversed_calls:
-            return call.lower() in reversed_calls
-        return callee in callees and (not dropped or caller in dropped)
-
-    return list(dict.fromkeys([*(c for c in calls if not replaced(c)), *new]))
-
-
-_NO_LONGER = (
-    r"(?:does\s+not|doesn'?t|no\s+longer|never|do\s+not|don'?t|won'?t)\s+(?:\w+\s+)?"
-    r"(?:calls?|use|uses|hits?|query|queries|talks?\s+to|depends?\s+on)\s+(?:the\s+)?"
-)
-
-
-_SIDE = r"[\w-]+(?:[ \t]+[\w-]+){0,2}"
-_CALL_INSTEAD = re.compile(
-    rf"(?P<new>{_SIDE}\s*(?:->|\u2192|=>)\s*{_SIDE})\s+(?:instead of|rather than|not)\s+"
-    rf"(?P<old>{_SIDE}\s*(?:->|\u2192|=>)\s*{_SIDE})",
-    re.IGNORECASE,
-)
-
-
-def _call_instead(calls: list[str], services: list[str], text: str) -> list[str] | None:
-    """One call for another: "notifier -> user-prefs instead of matcher -> user-prefs"."""
-    if not (said := _CALL_INSTEAD.search(re.sub(r"[*_`]+", "", text))):
-        return None
-    new = snap_calls(dependencies(said["new"], None)[0], services)
-    old = {c.lower() for c in snap_calls(dependencies(said["old"], None)[0], services)}
-    if not new or not old & {c.lower() for c in calls}:
-        return None
-    return list(dict.fromkeys([*(c for c in calls if c.lower() not in old), *new]))
-
-
-def _rewired(calls: list[str], services: list[str], text: str) -> list[str] | None:
-    """A call replaced in prose: "A no longer calls B directly. It calls C, which calls B"."""
-    known = {s.lower(): s for s in services}
-    names = "|".join(re.escape(s) for s in sorted(services, key=len, reverse=True))
-    said = re.search(rf"(?P<caller>{names})\s+{_NO_LONGER}(?P<callee>{names})\b", text, re.I)
-    if not said:
-        return None
-    caller, callee = known[said["caller"].lower()], known[said["callee"].lower()]
-    after = re.split(r"[.;\n]", text[said.end() :], maxsplit=1)
-    # "It calls C instead": the pronoun is the service that no longer makes the call
-    rest = re.sub(
-        r"^\s*(?:instead,?\s+)?(?:it|they)\b",
-        caller,
-        after[-1] if len(after) > 1 else "",
-        flags=re.I,
-    )
-    new = [c for c in dependencies(rest, None)[0] if c.lower() != f"{caller} -> {callee}".lower()]
-    new = snap_calls(new, services)
-    kept = [c for c in calls if c.lower() != f"{caller} -> {callee}".lower()]
-    return list(dict.fromkeys([*kept, *new]))
-
-
-def _fewer_calls(calls: list[str], text: str) -> list[str] | None:
-    """The calls without those a message removes ("drop payments -> email")."""
-    if not _REMOVE.search(text):
-        return None
-    said = {c.lower() for c in dependencies(_REMOVE.sub(" ", text), None)[0]}
-    kept = [call for call in calls if call.lower() not in said]
-    return kept if len(kept) < len(calls) else None
-
-
-def _more_calls(slots: dict[str, Any], text: str, system: str) -> dict[str, Any]:
-    """Calls a message adds, with any service they bring along; {} when none."""
-    said_calls = re.search(
-        r"->|\u2192|=>|\b(?:calls|depends on|talks to|uses|reads|hits|queries)\b", text, re.I
-    )
-    if not said_calls or _REMOVE.search(text):
-        return {}
-    found = snap_calls(dependencies(text, system or None)[0], list(slots["services"]))
-    known = {call.lower() for call in slots["dependencies"]}
-    calls = [call for call in found if call.lower() not in known]
-    if not calls:
-        return {}
-    return with_calls(slots, [*slots["dependencies"], *calls])
-
-
-def with_calls(slots: dict[str, Any], calls: list[str]) -> dict[str, Any]:
-    """The calls, and the services they name that were not listed yet."""
-    services = list(slots.get("services") or [])
-    listed = {name.lower() for name in services}
-    sides = [side for call in calls for side in call.split(" -> ")]
-    services += [side for side in dict.fromkeys(sides) if side.lower() not in listed]
-    return {"dependencies": calls, "services": services[:MAX_ITEMS]}
 
 
 def _edit_system(system: str, text: str) -> str | None:
@@ -397,12 +328,22 @@ _ADDED_AS = re.compile(
     r"(?P<kind>events?|entit(?:y|ies)|operations?|ops?|services?|data\s*types?)\b",
     re.IGNORECASE,
 )
+# "we added a PaymentFailed event", "add event customs hold placed"
+_ADDED_KIND = re.compile(
+    r"\b(?:add(?:ed)?|include[ds]?|plus)\s+(?:(?:an?|the|one more|another)\s+)?(?:new\s+)?"
+    r"(?:(?P<new>[\w-]+(?:\s+[\w-]+){0,3}?)\s+(?P<kind>event|entity|operation|service)s?\b"
+    r"|(?P<kind2>events?|entit(?:y|ies)|operations?|services?)\s*:?\s+(?P<new2>[^.;!?\n]+))",
+    re.IGNORECASE,
+)
 _KIND_SLOTS = {"ev": "events", "en": "entities", "op": "operations", "se": "services"}
 
 
 def _added_as(template: PromptTemplate, slots: dict[str, Any], text: str) -> dict[str, Any]:
     """An item added to the list the message names: "also add X as an event"."""
-    if not (said := _ADDED_AS.search(text)):
+    said = _ADDED_AS.search(text)
+    if said is None and (kind := _ADDED_KIND.search(text)):
+        said = {"new": kind["new"] or kind["new2"], "kind": kind["kind"] or kind["kind2"]}
+    if not said:
         return {}
     slot = _KIND_SLOTS.get(said["kind"][:2].lower(), "data_types")
     if slot not in {s.name for s in template.slots}:
@@ -412,27 +353,52 @@ def _added_as(template: PromptTemplate, slots: dict[str, Any], text: str) -> dic
     return {slot: [*items, *new][:MAX_ITEMS]} if new else {}
 
 
+_BULLETED = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)])[ \t]+")
+_RENAMING = re.compile(r"^\W*(?:(?:pls|please|also|and)\s+)?renam\w*\b", re.IGNORECASE)
+
+
 def edit_items(template: PromptTemplate, slots: dict[str, Any], text: str) -> dict[str, Any]:
     """The slots a message edits in place (an item, the system's name); {} when none."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) >= 2 and all(_BULLETED.match(line) for line in lines):
+        # "- rename A -> B\n- the dashboard calls C": each bullet is an edit of its own
+        edited: dict[str, Any] = {}
+        for line in lines:
+            edited |= _edit_once(template, {**slots, **edited}, _BULLETED.sub("", line))
+        return edited
+    return _edit_once(template, slots, text)
+
+
+def _edit_once(template: PromptTemplate, slots: dict[str, Any], text: str) -> dict[str, Any]:
     if added := _added_as(template, slots, text):
-        return added
+        # "A got renamed to B, and we added a C event": the other list's edit stands too
+        (kind,) = added
+        others = [s for s in template.slots if s.name != kind]
+        rest = _edited(replace(template, slots=tuple(others)), slots, text) if others else {}
+        return {**{k: v for k, v in rest.items() if k != kind}, **added}
+    return _edited(template, slots, text)
+
+
+def _edited(template: PromptTemplate, slots: dict[str, Any], text: str) -> dict[str, Any]:
     system = str(slots.get("system") or "")
     if system and (swapped := _swapped(system, text)):
         return {"system": swapped}
     changed: dict[str, Any] = {}
-    if slots.get("dependencies") and slots.get("services"):
-        for rewire in (_call_instead, _rewired):
-            if (rewired := rewire(slots["dependencies"], slots["services"], text)) is not None:
-                return with_calls(slots, rewired)
-        calls = _edit_calls(list(slots["dependencies"]), list(slots["services"]), text)
+    renaming = bool(_RENAMING.match(text))  # "rename alerting -> pager service" is no call
+    if slots.get("dependencies") and slots.get("services") and not renaming:
+        for rewire in (call_instead, rewired):
+            if (calls := rewire(slots["dependencies"], slots["services"], text)) is not None:
+                return with_calls(slots, calls)
+        calls = edit_calls(list(slots["dependencies"]), list(slots["services"]), text)
         if calls is not None and calls != slots["dependencies"]:
             changed["dependencies"] = calls
             return changed
-        if fewer := _fewer_calls(slots["dependencies"], text):
+        if fewer := fewer_calls(slots["dependencies"], text):
             return {"dependencies": fewer}  # "drop payments -> email, it's queued now"
-        if more := _more_calls(slots, text, system):
+        if more := more_calls(slots, text, system):
             return more  # "oh and there's a notifs svc too, booking -> notifs"
-    if "dependencies" in {slot.name for slot in template.slots} and _ARROWS.search(text):
+    calls_slot = "dependencies" in {slot.name for slot in template.slots}
+    if calls_slot and ARROWS.search(text) and not renaming:
         return changed  # arrows there are calls, never a rename ("gateway -> search")
     named = labelled_slots(text)
     for slot in template.slots:
@@ -452,12 +418,8 @@ def edit_items(template: PromptTemplate, slots: dict[str, Any], text: str) -> di
             edited = _added(items, text)
         if edited is not None and edited != items:
             changed[slot.name] = edited
-            renames = dict(zip(items, edited, strict=False)) if len(edited) == len(items) else {}
-            if slot.name == "services" and slots.get("dependencies") and renames:
-                changed["dependencies"] = [
-                    " -> ".join(renames.get(side, side) for side in call.split(" -> "))
-                    for call in slots["dependencies"]
-                ]
+            if slot.name == "services" and slots.get("dependencies"):
+                changed["dependencies"] = calls_renamed(slots["dependencies"], items, edited)
     if not changed and system and (renamed := _edit_system(system, text)):
         return {"system": renamed}
     return changed

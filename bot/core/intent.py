@@ -18,7 +18,7 @@ EXPLAIN = "explain"
 # "<concept> template" and "<concept>:" opening a message name the template too.
 _TEMPLATE_NAMED = {
     "cap-analysis": (
-        r"\bcap (?:anal?\w*|anlysis|breakdown|trade-?offs?|template)\b|\bcp ?(?:vs|or|/) ?ap\b|"
+        r"\bcap[- ](?:anal?\w*|anlysis|breakdown|trade-?offs?|template)\b|\bcp ?(?:vs|or|/) ?ap\b|"
         r"\bwhich (?:is|are|ones? (?:is|are)|should be) (?:cp|ap)\b|^\W*cap\s*:"
     ),
     "consistency-design": (
@@ -113,6 +113,8 @@ class IntentClassifier(TextClassifier):
 
     def predict(self, text: str, layout: str | None = None) -> Intent:
         """The template to apply, or "explain" when no template clearly wins."""
+        # "evnt driven desing": MiniLM and the cues read the typo poorly
+        text, layout = fix_frame_typos(text), fix_frame_typos(layout) if layout else None
         p = self.probabilities(text, layout)
         best = max((label for label in p if label != EXPLAIN), key=p.__getitem__)
         named = [label for label in named_templates(layout or text) if label in p]

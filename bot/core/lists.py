@@ -61,7 +61,10 @@ def mentions(text: str, name: str) -> bool:
 
 def clean_item(raw: str) -> str:
     """One list item without markdown, bullets, articles or trailing filler."""
-    item = re.sub(r"[*_`~]+", "", raw).strip(" \t'\"\u201c\u201d\u2018\u2019.:-()[]{}<>!?")
+    # "skier_accounts" keeps its underscore; "_bold_" loses its marks
+    item = re.sub(r"[*`~]+|(?<![^\W_])_+|_+(?![^\W_])", "", raw).strip(
+        " \t'\"\u201c\u201d\u2018\u2019.:-()[]{}<>!?"
+    )
     item = re.sub(r"^(?:[-\u2022\u25e6+>]|\d+[.)])\s*", "", item)
     while (stripped := _LEADING_FILLER.sub("", item)) != item:
         item = stripped
@@ -93,3 +96,12 @@ _EVENT_WORD = re.compile(
 def looks_like_events(items: list[str]) -> bool:
     """Most items name something that happened ("order placed", "payment failed")."""
     return bool(items) and sum(bool(_EVENT_WORD.search(i)) for i in items) * 2 > len(items)
+
+
+# Words that take an item out of a list ("scratch X", "leave out Y").
+REMOVE_WORDS = re.compile(
+    r"\b(?:scratch(?:ed)?|remove[ds]?|drop(?:ped)?|delete[ds]?|forget|get rid of|without|"
+    r"no longer|skip|take out|leave out|cross out|cut|exclude[ds]?|don'?t have|dont have|"
+    r"do not have|doesn'?t exist|not needed)\b",
+    re.IGNORECASE,
+)

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bot.core.call_edits import with_calls
 from bot.core.calls import snap_calls
 from bot.core.classifier import Prediction
-from bot.core.corrections import edit_items, with_calls
+from bot.core.corrections import edit_items
 from bot.core.intent import EXPLAIN, Intent, named_templates
 from bot.core.lists import without_article
 from bot.core.slot_reader import SlotReader
@@ -53,6 +54,7 @@ _EDIT_REQUEST = re.compile(
     r"\b(?:renam\w*|call|remove|drop|delete|replace|swap|merge|scratch|add)\b", re.I
 )
 _LISTED = re.compile(r"(?m)^[ \t]*(?:\|.*\|[ \t]*$|[-*\u2022][ \t]+\S|\d+[.)][ \t]+\S)")
+_COLON_LABEL = re.compile(r"(?m)(?:^|[.;!]\s+)[^\w\n]*[\w ]{2,25}[*_]*\s*:\s*\S")
 _DROPS = re.compile(r"\b(?:drop|remove|delete|scratch|not|without)\b", re.IGNORECASE)
 _NEEDS = re.compile(r"\b(?:can'?t|cannot|can not) (?:work|run|do anything) without\b", re.I)
 _CLAUSE_END = re.compile(r"[.!\n;:\u2014]|\s-\s")
@@ -66,14 +68,14 @@ _CORRECTION = re.compile(
 # only once no item was renamed: "not tap in, it's called validate card" renames an item).
 _SYSTEM_RENAME = re.compile(
     r"\b(?:(?:please\s+)?(?:refer to|call|name|rename)\s+(?:the|our|my)\s+(?:system|app)"
-    r"\s+(?:as|to)?\s*|the\s+(?:system'?s\s+)?name(?:\s+of\s+(?:the|our|my)\s+(?:system|app))?"
+    r"\s+(?:as|to)?\s*|the\s+(?:(?:system|project|app|product)'?s?\s+)?name(?:\s+of\s+(?:the|our|my)\s+(?:system|app))?"
     r"\s+is\s+|(?:it'?s|it\s+is|(?:the|our|my)\s+(?:system|app|project)\s+is)\s+"
     r"(?:actually\s+|now\s+)*(?:call?e?d|named)\s+|(?:we'?re|we are|i'?m)\s+calling\s+"
     r"(?:it|ours|this|the app)\s+|"
     rf"(?:it'?s|it\s+is)\s+not\s+{SYSTEM_NOUN}\s*[,;]\s*(?:it'?s|it\s+is|but)\s+(?:for\s+)?|"
     r"(?:we|i)\s+(?:call|named?)\s+it\s+|\brenamed?\s+it\s+(?:to|as)\s+|"
     r"(?:^|[,;:.!]\s*|\band\s+)call it\s+|(?:it'?s|it\s+is)\s+(?=[\w-]+\s+now\b)|"
-    r"(?:^|[.!?]\s+)(?:the\s+)?name(?:'s|\s+is)\s+)"
+    r"(?:^|[.!?]\s+)(?:the\s+)?(?:(?:system|project|app|product)'?s?\s+)?name(?:'s|\s+is)\s+)"
     r"(?P<name>[^.;,!?\n(]+)",
     re.IGNORECASE,
 )
@@ -122,7 +124,13 @@ def decide(
     edited = edit_items(template, pending.slots, plain) if _EDIT_REQUEST.search(text) else None
     edits = bool(edited)
     aside = turn.label == TurnKind.QUESTION and intent.label in (EXPLAIN, template.id)
-    if aside and not resumed and not bare and not listed and not edits:
+    # "entities: a, b. events: c" labels this template's slots: material, not an aside
+    labels_own = (
+        not asks
+        and _COLON_LABEL.search(text) is not None
+        and bool(labelled_slots(text) & {s.name for s in template.slots})
+    )
+    if aside and not resumed and not bare and not listed and not edits and not labels_own:
         return Decision(PendingDecision.ASIDE)
     if asks and intent.label == EXPLAIN and turn.label != TurnKind.ANSWER and not edits:
         return Decision(PendingDecision.ASIDE)

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.core.calls import one_spelling, snap_calls, without_shared_kind, without_short_names
 from bot.core.lists import MAX_ITEMS, clean_item, mentions, without_article
-from bot.core.slots import extract_slots
+from bot.core.slots import extract_slots, labelled_slots, tabled_items
 from bot.core.spelling import fix_frame_typos
 from bot.core.system_name import clean_system, named_system
 from bot.core.tagger import SlotTagger, TaggerExamples
@@ -105,8 +105,16 @@ class SlotReader:
             values["system"] = clean_system(systems[0]) or systems[0].strip()
         elif rules.get("system"):
             values["system"] = rules["system"]  # "resilience for my shop: ..." the rules see
+        labelled = labelled_slots(text)
         for name in sorted(names - {"system", "dependencies"}):
             items = [item for item in one_spelling(map(clean_item, tagged.get(name, []))) if item]
+            listed = rules.get(name) if name in labelled else None
+            overlap = any(mentions(item, span) for item in listed or [] for span in items)
+            if listed and overlap and len(listed) >= len(items):
+                # "Aggregates: A, B, C" says what the items are; the tagger may only narrow them.
+                items = list(dict.fromkeys(_narrowed(item, items) for item in listed))
+            if not items and _all_tabled(rules.get(name), text):
+                items = rules[name]  # a shape the tagger never saw ("CREATE TABLE ...")
             if items:
                 values[name] = items[:MAX_ITEMS]
         if calls := rules.get("dependencies"):
@@ -120,6 +128,12 @@ class SlotReader:
             services = without_short_names([*values.get("services", []), *more])
             values["services"] = services[:MAX_ITEMS]
         return values
+
+
+def _all_tabled(items: list[str] | None, text: str) -> bool:
+    """Whether the items are two or more rows of a pasted table or schema."""
+    listed = {item.lower() for item in tabled_items(text)}
+    return bool(items) and len(items) >= 2 and all(item.lower() in listed for item in items)
 
 
 def _narrowed(item: str, spans: list[str]) -> str:

@@ -70,7 +70,7 @@ _INLINE_SLOT = {
 _LABEL_KEYWORDS = {  # a longer label naming its slot: "Core entities", "Events emitted today"
     "dependencies": r"calls|dependencies",
     "events": r"events",
-    "entities": r"entities",
+    "entities": r"entities|aggregates",
     "operations": r"operations|ops",
     "data_types": r"data types|data",
     "services": r"services|components",
@@ -100,18 +100,33 @@ _VALUE_END = re.compile(
 )
 
 
+_HEADING = re.compile(r"[#>*_\s]*(?P<label>[A-Za-z][A-Za-z ]{2,24}?)[*_\s]*")
+
+
 def _labelled_lines(text: str) -> dict[str, str]:
     """Slot -> raw value for "Label: value" lines; bullets under an empty label join it."""
     found: dict[str, str] = {}
     current: str | None = None
     bare = False  # under an empty label ("services:"), plain lines are its items too
+    under_heading = False  # under "Entities" alone, indented lines and bullets are its items
     # A label may also open a sentence inside a paragraph: "... platform. Entities: a, b."
     # ("consistency design. system: course registration. ops: ..." in lower case too).
     for line in re.split(r"\n|(?<=[.!?])\s+(?=[A-Z*]|[\w ]{2,20}:\s)", text):
         label = _LABEL_LINE.match(line)
         slot = _slot_of_label(label.group("label")) if label else None
+        heading = _HEADING.fullmatch(line)
+        if not label and heading and (named := _slot_of_label(heading["label"])):
+            # "Entities" on a line of its own, its items indented or bulleted below it
+            current, bare, under_heading = named, True, True
+            continue
+        if under_heading and current and not label:
+            if line[:1] not in (" ", "\t") and not _BULLET.match(line):
+                if line.strip():  # prose after the heading ends its list
+                    current, under_heading = None, False
+                continue
+            line = re.split(r"\s{2,}|\t", line.strip())[0]  # "  Elevator    serial no": a column
         if label and slot:
-            current = slot
+            current, under_heading = slot, False
             value = _VALUE_END.split(label.group("value").strip())[0]
             joined = slot in found and value and slot != "system"  # a system is said once
             found[slot] = f"{found[slot]}\n{value}" if joined else value or found.get(slot, "")
@@ -129,8 +144,20 @@ def _labelled_lines(text: str) -> dict[str, str]:
 
 
 def labelled_slots(text: str) -> set[str]:
-    """The slots a message names with a label ("System: ...", "the data types are ...")."""
-    return set(_labelled_lines(text)) | set(_inline_labels(text))
+    """The slots a message names with a label ("System: ...", "the data types are ...").
+
+    A pasted table's first column counts too: "| Aggregate | Notes |" heads entities.
+    """
+    headers = (
+        re.split(r"\s*\|\s*", table[0].strip().lstrip(">").strip().strip("|").strip())[0]
+        for table in _TABLE.finditer(text)
+    )
+    in_tables = {
+        slot
+        for header in headers
+        if (slot := _slot_of_label(header) or _slot_of_label(f"{header}s"))
+    }
+    return set(_labelled_lines(text)) | set(_inline_labels(text)) | in_tables
 
 
 def _inline_labels(text: str) -> dict[str, str]:
@@ -197,14 +224,25 @@ def tables_as_bullets(text: str) -> str:
     """A pasted Markdown table as bullets of its first column (its header row dropped)."""
 
     def bullets(table: re.Match[str]) -> str:
-        rows = [row.strip().strip("|") for row in table[0].strip().splitlines()]
+        rows = [row.strip().lstrip(">").strip().strip("|") for row in table[0].strip().splitlines()]
         cells = [row.split("|")[0].strip() for row in rows if not re.fullmatch(r"[\s|:-]+", row)]
         return "\n".join(f"- {cell}" for cell in cells[1:] if cell) + "\n"
 
+    text = _SQL_TABLE.sub(lambda said: f"- {said['name']}", text)  # a pasted schema.sql
     return _TABLE.sub(bullets, text)
 
 
-_TABLE = re.compile(r"(?m)(?:^[ \t]*\|.*\|[ \t]*(?:\n|$)){2,}")
+_SQL_TABLE = re.compile(
+    r"(?im)^[ \t]*create[ \t]+table[ \t]+(?:if[ \t]+not[ \t]+exists[ \t]+)?[`\"\[]?"
+    r"(?P<name>[\w.]+)[`\"\]]?.*$"
+)
+_TABLE = re.compile(r"(?m)(?:^[ \t]*(?:>[ \t]*)?\|.*\|[ \t]*(?:\n|$)){2,}")  # "> |" quoted too
+
+
+def tabled_items(text: str) -> list[str]:
+    """The items a pasted table or schema lists: its rows' first cells, its tables' names."""
+    bulleted = {item.lower() for item in _bullets(text)}
+    return [item for item in _bullets(tables_as_bullets(text)) if item.lower() not in bulleted]
 
 
 def _bullets(text: str) -> list[str]:

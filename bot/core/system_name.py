@@ -63,10 +63,10 @@ _SYSTEM_PATTERNS = [
     _STATED,
     # "resilience design, campus cafeteria payments": a template, then the system alone
     re.compile(
-        r"^\W*(?:cap(?: analysis)?|consistency(?: design)?|event[- ]driven(?: design)?|"
-        r"resilience(?: design)?|fault tolerance)\s*[,:\u2013\u2014-]\s*"
-        r"(?P<system>[\w' &-]{3,50}?)\s*[.!]?\s*$",
-        re.IGNORECASE,
+        r"\A\W*(?:cap(?: analysis)?|consistency(?: design)?|event[- ]driven(?: design)?|"
+        r"resilience(?: design)?|fault tolerance)\s*[,.:\u2013\u2014-]\s*"
+        r"(?P<system>[\w' &-]{3,50}?)[ \t]*(?:[.!](?=\s|$)|$)",
+        re.IGNORECASE | re.MULTILINE,
     ),
     # "we run a food ordering API", "our team runs a salon booking app", "I've got X"
     re.compile(
@@ -120,6 +120,7 @@ _SYSTEM_PATTERNS = [
 ]
 _NOT_A_SYSTEM = re.compile(
     rf"^(?:{_ARTICLE}\s+)?(?:partition|network partition|example|instance|me|us|it|this|that|"
+    r"also|and|but|so|then|anyway|plus|thanks|ok|okay|"
     # a placeholder for the system, not its name: "my project", "our uni homework"
     r"(?:no|any) (?:idea|clue)|"
     r"(?:(?:side|group|final|course|class|uni|school|capstone|pet|team|personal|own|term)\s+)?"
@@ -244,12 +245,14 @@ _NAMINGS = [
     re.compile(
         r"(?:(?P<description>\b(?:a|an|the|our|my)\s+[\w' -]{3,60}?)\s*,?\s+)?"
         r"\b(?:called|named|codenamed|call it|calls? it|calling it|refer to (?:it )?as|"
-        r"known as)\s+" + _NAME + r"\b"
+        r"known as|(?i:(?:(?:its|the|our|my)\s+)?(?:(?:project|system|app|product)\s+)?(?<!my )name"
+        r"(?:'s|\s+is|\s*:)|working title\s*:?|code\s?name\s*:?))\s+" + _NAME + r"\b"
     ),
     # "Project: FlockLog", "**Project name:** Nestfinder", "- system: ParcelTrail (courier...)"
     re.compile(
-        r"(?m)^[\W_]*(?i:project|product|app|system|platform|name|project name|system name|"
-        rf"product name|app name)[*_]*\s*[:=][*_]*\s*{_NAME}\b(?:{_APPOSITION}{_DESCRIPTION})?"
+        r"(?m)(?:^|(?<=[.!?] ))[\W_]*(?i:(?:the|our|my) )?(?i:project|product|app|system|"
+        r"platform|name|project name|system name|product name|app name)[*_]*"
+        rf"(?:\s*[:=]|(?i:\s+is))[*_]*\s*{_NAME}\b(?:{_APPOSITION}{_DESCRIPTION})?"
     ),
     # "for ProctorNest, our online exam proctoring platform", "Hearthly (our thermostat app)",
     # "BuildHive is a CI service", "it's DeskHop, the desk booking tool"
@@ -292,6 +295,11 @@ _NAMINGS = [
         + r"\b(?!\s*(?:is|are|was)\b)"
     ),
 ]
+# "## Harvest Hub\nHarvest Hub lets local farmers ...": a heading that names the subject
+_HEADED_NAME = re.compile(
+    r"(?m)^[ \t>]*#{1,4}[ \t]+(?P<name>[A-Z][\w'&+-]*(?:[ \t]+[A-Z][\w'&+-]*){0,3})[ \t]*\n"
+    r"(?:[ \t>]*\n)*[ \t>]*(?P=name)\b(?!\s*[:|])"
+)
 _EMPHASISED_NAME = re.compile(
     r"\b(?i:for|about|of|on)\s+(?P<mark>\*\*|\*|__|_)"
     r"(?P<name>[A-Z][\w'&+-]*(?:\s+[A-Z][\w'&+-]*){1,3})(?P=mark)"
@@ -312,6 +320,8 @@ def product_name(text: str) -> tuple[str, str | None] | None:
     "ProctorNest, our online exam proctoring platform" is ("ProctorNest", "online exam
     proctoring platform"); "we call it StreetFix" is ("StreetFix", None).
     """
+    if headed := _HEADED_NAME.search(text):
+        return headed["name"], None
     if emphasised := _EMPHASISED_NAME.search(text):
         # "consistency design for *Vinyl Vault* (record shop preorders)": a name of words
         described = emphasised["description"]
