@@ -110,7 +110,7 @@ def ingest(
     ] = None,
     course: Annotated[str | None, typer.Option(help="Course to ingest into.")] = None,
 ) -> None:
-    """Add or update course material (.md .txt .html .pdf); only changed chunks are re-embedded."""
+    """Add or update course material (.md .txt .html .pdf .docx .pptx); only changes re-embed."""
     container = _container()
     if paths:
         # A course folder named on its own ingests into the course of that name.

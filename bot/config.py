@@ -53,6 +53,8 @@ class RetrievalSettings(BaseModel):
     chunk_chars: int = 1000
     chunk_overlap: int = 150
     max_query_chars: int = 4000
+    # Ingest skips (and reports) a file larger than this (STUDYBOT_RETRIEVAL__MAX_FILE_MB).
+    max_file_mb: int = Field(default=20, ge=1)
 
 
 class RedisSettings(BaseSettings):

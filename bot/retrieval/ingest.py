@@ -102,7 +102,7 @@ class Ingestor:
         for file in files:
             root = next((r for r in roots if r.is_dir() and file.is_relative_to(r)), file.parent)
             try:
-                document = load_document(file)
+                document = load_document(file, self._settings.max_file_mb)
             except LoadError as exc:
                 report.skipped.append((str(file), str(exc)))
                 failed_sources.add(str(file))
