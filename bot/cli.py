@@ -169,7 +169,7 @@ def search(
         snippet = snippet[:280] + ("..." if len(snippet) > 280 else "")
         out.print(
             f"[bold]{rank}. {escape(passage.chunk.section)}[/bold]  "
-            f"[dim]{escape(passage.chunk.path)} · score {passage.score:.2f}[/dim]"
+            f"[dim]{escape(passage.chunk.location)} · score {passage.score:.2f}[/dim]"
         )
         out.print(f"   {escape(snippet)}\n")
 
@@ -229,8 +229,9 @@ def evaluate(
     container = _container()
     questions = load_questions(file)
     name = _ready_course(course)
+    retrieval = container.settings.retrieval
     report = evaluate(
-        container.searcher, questions, name, container.settings.retrieval.min_similarity
+        container.searcher, questions, name, retrieval.min_similarity, retrieval.min_coverage
     )
     if as_json:
         _print_json(report.to_dict())
@@ -256,10 +257,12 @@ def evaluate(
         )
     out.print(per_concept)
     out.print(
-        f"Abstention at similarity < {report.threshold:.2f}: "
-        f"{report.off_topic_abstained}/{report.off_topic} off-topic abstained, "
-        f"{len(report.in_scope_abstained)} in-scope wrongly abstained "
-        f"(best threshold on this set: {report.best_threshold():.3f})"
+        f"Abstention when similarity < {report.threshold:.2f} and lexical coverage < "
+        f"{report.coverage:.2f}: {report.off_topic_abstained}/{report.off_topic} off-topic "
+        f"abstained, {len(report.in_scope_abstained)} in-scope wrongly abstained "
+        "(best pair on this set: similarity {:.3f}, coverage {:.3f})".format(
+            *report.best_thresholds()
+        )
     )
     for question in report.in_scope_abstained:
         out.print(f"  wrongly abstained: {escape(question)}")

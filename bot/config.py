@@ -50,6 +50,9 @@ class RetrievalSettings(BaseModel):
     # Cosine similarity of the best dense hit below which a query is out of scope;
     # calibrated on tests/eval/questions.jsonl (see `studybot eval`).
     min_similarity: float = 0.25
+    # ... or the best BM25 match holds at least this share of the query's weighted words
+    # (see LexicalIndex.coverage); calibrated on both eval sets, printed by `studybot eval`.
+    min_coverage: float = 0.5
     chunk_chars: int = 1000
     chunk_overlap: int = 150
     max_query_chars: int = 4000

@@ -67,6 +67,7 @@ def test_eval_meets_the_quality_bar(indexed):
         load_questions(EVAL_FILE),
         COURSE,
         indexed.settings.retrieval.min_similarity,
+        indexed.settings.retrieval.min_coverage,
     )
     hybrid = report.overall["hybrid"]
     assert hybrid.recall(5) >= 0.90

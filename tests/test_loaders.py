@@ -235,13 +235,13 @@ def test_a_txt_file_of_one_sentence_keeps_its_file_name_title(tmp_path):
 
 def test_the_generated_binaries_hold_what_their_json_specs_say():
     slides = json.loads((FOREIGN / "slides.json").read_text())
-    pdf = load_document(FOREIGN / "slides.pdf")
+    pdf = load_document(FOREIGN / "course" / "slides.pdf")
     assert pdf.title == slides["title"]
     assert headings(pdf.markdown) == [f"## {s['title']}" for s in slides["slides"]]
     assert all(f"- {b}\n" in pdf.markdown + "\n" for s in slides["slides"] for b in s["bullets"])
 
     handout = json.loads((FOREIGN / "handout.json").read_text())
-    word = load_document(FOREIGN / "handout.docx")
+    word = load_document(FOREIGN / "course" / "handout.docx")
     assert word.title == handout["title"]
     assert headings(word.markdown) == [f"# {handout['title']}"] + [
         "#" * b["level"] + " " + b["heading"] for b in handout["blocks"] if "heading" in b
@@ -249,7 +249,7 @@ def test_the_generated_binaries_hold_what_their_json_specs_say():
     assert "| Root causes and trigger | The underlying weaknesses" in word.markdown
 
     deck = json.loads((FOREIGN / "deck.json").read_text())
-    slides_md = load_document(FOREIGN / "deck.pptx")
+    slides_md = load_document(FOREIGN / "course" / "deck.pptx")
     assert headings(slides_md.markdown) == [f"## {s['title']}" for s in deck["slides"]]
     notes = [s["notes"] for s in deck["slides"] if "notes" in s]
     assert all(f"Notes: {n}" in slides_md.markdown for n in notes) and len(notes) == 5
@@ -265,11 +265,11 @@ def messy_course(tmp_path):
     folder.mkdir()
     write_docx(folder / "queues.docx")
     write_pptx(folder / "raft.pptx")
-    shutil.copy(FOREIGN / "slides.pdf", folder / "slides.pdf")
+    shutil.copy(FOREIGN / "course" / "slides.pdf", folder / "slides.pdf")
     (folder / "notes.txt").write_text(NOTES)
     (folder / "broken.docx").write_bytes(b"PK\x03\x04 this zip stops here")
     (folder / "broken.pptx").write_bytes((folder / "raft.pptx").read_bytes()[:4000])
-    (folder / "broken.pdf").write_bytes((FOREIGN / "slides.pdf").read_bytes()[:2000])
+    (folder / "broken.pdf").write_bytes((FOREIGN / "course" / "slides.pdf").read_bytes()[:2000])
     (folder / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     (folder / "huge.txt").write_text("Replicas agree on a value.\n" * 60_000)  # 1.55 MiB
     return folder

@@ -6,15 +6,16 @@ import logging
 import uuid
 from collections.abc import Callable
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.markdown import Markdown
 from rich.markup import escape
+from rich.text import Text
 
 from bot.adapters.failures import failure_of, note_failure
 from bot.core.assistant import Assistant
 from bot.core.errors import InputError
-from bot.core.models import Address, Incoming, Reply
+from bot.core.models import Address, Citation, Incoming, Reply
 from bot.core.trace import Trace
 from bot.quiz.progress import Stats
 from bot.quiz.service import AnswerResult, QuizPrompt, QuizService
@@ -83,12 +84,30 @@ def render_stats(stats: Stats) -> Markdown:
     return Markdown("\n\n".join(lines))
 
 
-def render(reply: Reply) -> Markdown:
-    """A core Reply as rich Markdown for the terminal."""
-    text = reply.markdown()
+def source_line(citation: Citation) -> str:
+    """A source for the terminal: label, then the file's path and its page, if known."""
+    where = " · ".join(part for part in (citation.path, citation.url) if part)
+    return f"- {citation.label}" + (f" ({where})" if where else "")
+
+
+def render(reply: Reply) -> Group:
+    """A core Reply for the terminal: the answer as rich Markdown, its sources as plain text.
+
+    Plain, because a path, a URL or a heading from a course file read as Markdown could
+    become a link or styling the file's author never wrote.
+    """
+    parts: list[RenderableType] = [
+        Markdown("\n\n".join([reply.answer, *(f"_{note}_" for note in reply.notes)]))
+    ]
+    if reply.citations:
+        parts.append(Text("\nSources", style="bold"))
+        parts.append(Text("\n".join(source_line(c) for c in reply.cited())))
     if reply.followups:
-        text += "\n\n**You could ask next**\n" + "\n".join(f"- {f}" for f in reply.followups)
-    return Markdown(text)
+        parts.append(Text())  # the blank line Markdown would leave between the two
+        parts.append(
+            Markdown("**You could ask next**\n" + "\n".join(f"- {f}" for f in reply.followups))
+        )
+    return Group(*parts)
 
 
 class ConsoleChat:

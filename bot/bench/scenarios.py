@@ -167,8 +167,14 @@ def quality(container: Any, questions: Sequence[Any], course: str) -> dict[str, 
     """recall@5 and MRR per retrieval mode on the eval set: speed must not cost quality."""
     from bot.retrieval.evaluation import evaluate
 
-    threshold = container.settings.retrieval.min_similarity
-    report = evaluate(container.searcher, list(questions), course, threshold)
+    retrieval = container.settings.retrieval
+    report = evaluate(
+        container.searcher,
+        list(questions),
+        course,
+        retrieval.min_similarity,
+        retrieval.min_coverage,
+    )
     return {
         mode: {"recall@5": round(scores.recall(5), 3), "mrr": round(scores.mrr, 3)}
         for mode, scores in report.overall.items()

@@ -283,10 +283,13 @@ class Assistant:
             # may retrieve a passage on consistency, or none, but it asks for CAP.
             concept = template.concept or concept
 
-        if concept is None and dropped:
+        # A course without concept labels (an instructor's own files) is in scope by its
+        # retrieval alone; a named concept keeps a question whose retrieval was unsure.
+        off_topic = concept is None and not result.in_scope
+        if off_topic and dropped:
             # "forget it" asks nothing else: the note is the whole reply.
             reply = self._finish(Reply("OK.", "extractive", True, None, notes=ctx.notes))
-        elif concept is None:
+        elif off_topic:
             reply = self._abstain(ctx, result.passages)
         else:
             passages = result.passages
@@ -419,7 +422,7 @@ class Assistant:
         self,
         ctx: _Context,
         question: str,
-        concept: str,
+        concept: str | None,
         passages: list[Passage],
         fill: TemplateFill | None,
         on_token: TokenSink | None,
@@ -467,13 +470,13 @@ class Assistant:
         return self._finish(reply)
 
     def _followups(
-        self, concept: str, passages: list[Passage], fill: TemplateFill | None
+        self, concept: str | None, passages: list[Passage], fill: TemplateFill | None
     ) -> list[str]:
         suggestions = [
             f"Tell me more about {p.chunk.section.split(' > ')[-1]}" for p in passages[1:3]
         ]
-        template = self.prompts.for_concept(concept)
-        if template and not fill:
+        template = self.prompts.for_concept(concept) if concept else None
+        if concept and template and not fill:
             suggestions.insert(0, f"Apply {CONCEPT_TITLES[concept]} to my own system")
         return suggestions[:3]
 

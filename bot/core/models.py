@@ -23,11 +23,17 @@ class Chunk:
     concepts: tuple[str, ...]
     text: str
     content_hash: str
+    url: str = ""  # the file's page (front matter `url:`); citations link to it
 
     @property
     def concept(self) -> str | None:
         """The primary concept: the first one the document lists."""
         return self.concepts[0] if self.concepts else None
+
+    @property
+    def location(self) -> str:
+        """Where the chunk is, as plain text: the file's path, then its page if it names one."""
+        return f"{self.path} \u00b7 {self.url}" if self.url else self.path
 
     @property
     def embedding_text(self) -> str:
@@ -45,6 +51,7 @@ class Chunk:
             "section": self.section,
             "concepts": ",".join(self.concepts),
             "content_hash": self.content_hash,
+            "url": self.url,
         }
 
     @classmethod
@@ -62,6 +69,7 @@ class Chunk:
             concepts=concepts,
             text=text,
             content_hash=str(metadata.get("content_hash", "")),
+            url=str(metadata.get("url") or ""),  # chunks indexed before urls have none
         )
 
 
@@ -98,6 +106,15 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class Citation:
+    """A source as a face shows it: its label, the file's path and the page to link, if any."""
+
+    label: str  # as in `Reply.citations`: "Fault tolerance › Retries"
+    path: str = ""
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class SearchResult:
     """Ranked passages plus the in-scope decision."""
 
@@ -106,6 +123,7 @@ class SearchResult:
     passages: list[Passage] = field(default_factory=list)
     in_scope: bool = True
     best_similarity: float = 0.0
+    best_coverage: float = 0.0  # share of the query's weighted words in the best BM25 match
 
 
 @dataclass(frozen=True)
@@ -173,6 +191,19 @@ class Reply:
     citations: list[str] = field(default_factory=list)
     id: str = field(default_factory=lambda: secrets.token_hex(6))  # for feedback buttons
     body: str = ""  # the answer without the template section (adapters show that apart)
+
+    def cited(self) -> list[Citation]:
+        """`citations` with each one's path and url, from the first passage it names.
+
+        Derived rather than stored, so the strings stay the one list every contract reads.
+        """
+        found: dict[str, Chunk] = {}
+        for passage in self.passages:
+            found.setdefault(safe_text(passage.citation), passage.chunk)
+        return [
+            Citation(c, found[c].path, found[c].url or None) if c in found else Citation(c)
+            for c in self.citations
+        ]
 
     def markdown(self) -> str:
         """The whole answer as Markdown: body, notes, then sources."""

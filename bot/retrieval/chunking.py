@@ -59,6 +59,8 @@ def chunk_document(
                 "concepts": document.concepts,
                 "text": text,
             }
+            if document.url:  # only when set: files without one keep their hashes
+                fields["url"] = document.url
             content_hash = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
             chunks.append(
                 Chunk(
@@ -72,6 +74,7 @@ def chunk_document(
                     concepts=document.concepts,
                     text=text,
                     content_hash=content_hash[:32],
+                    url=document.url,
                 )
             )
     return chunks

@@ -66,19 +66,30 @@ class EvalReport:
     off_topic: int
     off_topic_abstained: int
     in_scope_abstained: list[str]
-    similarities: list[tuple[float, bool]]  # (best similarity, is off-topic) per question
-    threshold: float
+    # (best dense similarity, best lexical coverage, is off-topic) per question
+    signals: list[tuple[float, float, bool]]
+    threshold: float  # dense similarity
+    coverage: float  # lexical coverage
 
-    def best_threshold(self) -> float:
-        """The abstain threshold that makes the fewest mistakes on this set."""
-        candidates = sorted({round(s, 3) for s, _ in self.similarities})
-        if not candidates:
-            return self.threshold
+    def mistakes(self, threshold: float, coverage: float) -> int:
+        """Questions these thresholds decide wrongly (off-topic kept, or on-topic refused)."""
+        return sum((s >= threshold or c >= coverage) == off for s, c, off in self.signals)
 
-        def mistakes(t: float) -> int:
-            return sum((s >= t) == off for s, off in self.similarities)
+    def best_thresholds(self) -> tuple[float, float]:
+        """The (similarity, coverage) pair with the fewest mistakes on this set.
 
-        return min(candidates, key=lambda t: (mistakes(t), abs(t - self.threshold)))
+        Ties go to the pair nearest the thresholds in use, so a set that cannot tell
+        them apart moves nothing.
+        """
+        similarities = sorted({round(s, 3) for s, _, _ in self.signals} | {self.threshold})
+        coverages = sorted({round(c, 3) for _, c, _ in self.signals} | {self.coverage, 1.01})
+        return min(
+            ((t, c) for t in similarities for c in coverages),
+            key=lambda p: (
+                self.mistakes(*p),
+                abs(p[0] - self.threshold) + abs(p[1] - self.coverage),
+            ),
+        )
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready summary."""
@@ -95,10 +106,12 @@ class EvalReport:
             "by_concept": {c: scores(g) for c, g in sorted(self.by_concept.items())},
             "abstention": {
                 "threshold": self.threshold,
-                "best_threshold_on_this_set": self.best_threshold(),
+                "coverage": self.coverage,
+                "best_thresholds_on_this_set": self.best_thresholds(),
                 "off_topic": self.off_topic,
                 "off_topic_abstained": self.off_topic_abstained,
                 "in_scope_abstained": self.in_scope_abstained,
+                "signals": [[round(s, 4), round(c, 4), off] for s, c, off in self.signals],
             },
         }
 
@@ -139,20 +152,26 @@ def is_match(passage: Passage, expect: tuple[str, ...]) -> bool:
 
 
 def evaluate(
-    searcher: HybridSearcher, questions: list[EvalQuestion], course: str, threshold: float
+    searcher: HybridSearcher,
+    questions: list[EvalQuestion],
+    course: str,
+    threshold: float,
+    coverage: float,
 ) -> EvalReport:
     """Run every question through every mode."""
     overall = {mode: ModeScores() for mode in MODES}
     by_concept: dict[str, dict[str, ModeScores]] = defaultdict(
         lambda: {mode: ModeScores() for mode in MODES}
     )
-    report = EvalReport(overall, by_concept, 0, 0, [], [], threshold)
+    report = EvalReport(overall, by_concept, 0, 0, [], [], threshold, coverage)
     for question in questions:
         query = clean_query(question.question, max_chars=100_000)
         for mode in MODES:
             result = searcher.search(query, course, k=MRR_DEPTH, mode=mode)
             if mode == "hybrid":
-                report.similarities.append((result.best_similarity, question.off_topic))
+                report.signals.append(
+                    (result.best_similarity, result.best_coverage, question.off_topic)
+                )
                 if question.off_topic:
                     report.off_topic += 1
                     report.off_topic_abstained += not result.in_scope

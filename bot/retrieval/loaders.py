@@ -27,6 +27,7 @@ class LoadedDocument:
     title: str
     lesson: str = ""
     concepts: tuple[str, ...] = field(default_factory=tuple)
+    url: str = ""  # the page a citation links to (front matter `url:`), or none
 
 
 def load_document(path: Path, max_file_mb: int = DEFAULT_MAX_FILE_MB) -> LoadedDocument:
@@ -119,6 +120,8 @@ def _load_markdown(text: str, path: Path) -> LoadedDocument:
     import frontmatter
     import yaml
 
+    from bot.core.links import check_url
+
     try:
         post = frontmatter.loads(text)
     except yaml.YAMLError as exc:
@@ -129,11 +132,16 @@ def _load_markdown(text: str, path: Path) -> LoadedDocument:
         concepts = [c.strip() for c in concepts.split(",")]
     if not isinstance(concepts, list):
         raise LoadError("bad front matter: 'concepts' must be a list")
+    try:
+        url = check_url(meta.get("url"))
+    except ValueError as exc:
+        raise LoadError(f"bad front matter: 'url' {exc}") from exc
     return LoadedDocument(
         markdown=post.content,
         title=clean_text(str(meta.get("title") or _title_from_name(path))).strip(),
         lesson=clean_text(str(meta.get("lesson") or "")).strip(),
         concepts=tuple(str(c).strip().lower() for c in concepts if str(c).strip()),
+        url=url,
     )
 
 

@@ -98,7 +98,11 @@ class HybridSearcher:
             if chunk_id in state.position:
                 similarity[state.position[chunk_id]] = sim
         dense = sorted(similarity, key=similarity.__getitem__, reverse=True)
-        lexical = [pos for pos, _ in state.lexical.search(query, n)] if mode != "dense" else []
+        lexical = [pos for pos, _ in state.lexical.search(query, n)]
+        # Abstention asks both retrievers: a rare term the embedding blurs ("N+2",
+        # "99.5") can still be the course's own words.
+        coverage = state.lexical.coverage(query, lexical[:5])
+        lexical = lexical if mode != "dense" else []
 
         rankings = {"hybrid": [dense, lexical], "dense": [dense], "bm25": [lexical]}[mode]
         rrf_k = self._settings.rrf_k
@@ -125,6 +129,8 @@ class HybridSearcher:
             query=query,
             course=course,
             passages=passages,
-            in_scope=best >= self._settings.min_similarity,
+            in_scope=best >= self._settings.min_similarity
+            or coverage >= self._settings.min_coverage,
             best_similarity=best,
+            best_coverage=coverage,
         )

@@ -7,7 +7,8 @@ from typing import Any
 
 import discord
 
-from bot.core.models import Address, Incoming, Reply
+from bot.core.links import percent_encode, safe_url
+from bot.core.models import Address, Citation, Incoming, Reply
 from bot.quiz.progress import Stats
 from bot.quiz.service import AnswerResult, QuizPrompt
 
@@ -16,11 +17,30 @@ EMBED_DESCRIPTION_LIMIT = 4096
 MESSAGE_EMBEDS_LIMIT = 6000  # characters across all the embeds of one message
 FIELD_LIMIT = 1024
 _MENTION = re.compile(r"<@!?\d+>")
+# What in a link's label could close it or restyle it; escaped with a backslash.
+_LABEL_MARKUP = re.compile(r"([\\\[\]()*_~`|<>])")
 
 
 def strip_mentions(text: str) -> str:
     """Remove user mentions (the bot's own included)."""
     return " ".join(_MENTION.sub(" ", text).split())
+
+
+def citation_value(citation: Citation) -> str:
+    """A source as an embed field's value: `[label](url)` when its file names a page.
+
+    The label's brackets and Markdown are backslash-escaped, so it cannot close the link or
+    open another; the URL's brackets, parentheses and angles are percent-encoded so it ends
+    only where the link does. A source without a page, or one too long to link whole, is
+    its label as before.
+    """
+    url = safe_url(citation.url)
+    if url:
+        label = _LABEL_MARKUP.sub(r"\\\1", citation.label)
+        linked = f"[{label}]({percent_encode(url, '()[]<>')})"
+        if len(linked) <= FIELD_LIMIT:
+            return linked
+    return citation.label[:FIELD_LIMIT]
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -74,8 +94,8 @@ def reply_embeds(reply: Reply) -> list[discord.Embed]:
         description=(body + notes)[:EMBED_DESCRIPTION_LIMIT],
         colour=discord.Colour.blurple() if reply.in_scope else discord.Colour.light_grey(),
     )
-    for number, citation in enumerate(reply.citations[:3], 1):
-        answer.add_field(name=f"Source {number}", value=citation[:FIELD_LIMIT], inline=False)
+    for number, citation in enumerate(reply.cited()[:3], 1):
+        answer.add_field(name=f"Source {number}", value=citation_value(citation), inline=False)
     embeds = [answer]
     if prompt:
         embeds.append(

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.core.models import Address, Incoming, Reply
+from bot.core.links import percent_encode, safe_url
+from bot.core.models import Address, Citation, Incoming, Reply
 from bot.quiz.progress import Stats
 from bot.quiz.service import AnswerResult, QuizPrompt
 from bot.schedule.outbox import PushMessage
 
 SECTION_LIMIT = 3000  # characters in one section block's text
 BLOCK_LIMIT = 50  # blocks in one message
+CONTEXT_LIMIT = 2900  # characters in a context element (Slack allows 3,000)
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.M)
@@ -52,6 +54,19 @@ def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     if current:
         pieces.append(current)
     return pieces
+
+
+def citation_mrkdwn(citation: Citation) -> str:
+    """A source as mrkdwn: `<url|label>` when its file names a page, else the escaped label.
+
+    The label is escaped, so its own `>` cannot end the link early; in the URL, `|`, `<`
+    and `>` would end it, so they are percent-encoded and `&` written as Slack's `&amp;`.
+    """
+    label = escape(citation.label)
+    url = safe_url(citation.url)
+    if not url:
+        return label
+    return f"<{percent_encode(url, '|<>').replace('&', '&amp;')}|{label}>"
 
 
 def strip_mentions(text: str) -> str:
@@ -119,13 +134,10 @@ def render_reply(reply: Reply) -> tuple[str, list[dict[str, Any]]]:
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"_{escape(note)}_"}]}
         )
     if reply.citations:
-        sources = " · ".join(escape(c) for c in reply.citations)
-        blocks.append(
-            {
-                "type": "context",
-                "elements": [{"type": "mrkdwn", "text": f"Sources: {sources}"[:2900]}],
-            }
-        )
+        sources = "Sources: " + " · ".join(citation_mrkdwn(c) for c in reply.cited())
+        if len(sources) > CONTEXT_LIMIT:  # cutting there could split a link: plain labels
+            sources = ("Sources: " + " · ".join(escape(c) for c in reply.citations))[:CONTEXT_LIMIT]
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": sources}]})
     elements = [_button(f, f"followup_{i}", f) for i, f in enumerate(reply.followups[:3])]
     if reply.template:  # correct what was understood in the template's form, prefilled
         elements.insert(0, _button("Edit", "edit_template", reply.template.id))

@@ -127,12 +127,12 @@ def _fixed_zip(data: bytes) -> bytes:
 
 
 def main(folder: Path = HERE) -> None:
-    """Build the three files next to their specs and say what was written."""
+    """Build the three files into the course folder beside their specs; say what was written."""
     builds = {"slides": ("pdf", build_pdf), "handout": ("docx", build_docx),
               "deck": ("pptx", build_pptx)}  # fmt: skip
     for name, (suffix, build) in builds.items():
         spec = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
-        target = folder / f"{name}.{suffix}"
+        target = folder / "course" / f"{name}.{suffix}"
         build(spec, target)
         print(f"wrote {target} ({target.stat().st_size:,} bytes)")
 
