@@ -99,7 +99,7 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
     assert "ProctorNest (online exam proctoring platform)" in reply.markdown()
 
 
-@pytest.mark.slow  # forty-one conversations through the whole core; the fast lane has the rest
+@pytest.mark.slow  # forty-six conversations through the whole core; the fast lane has the rest
 @pytest.mark.parametrize(
     ("steps", "slot", "expected"),
     [
@@ -233,6 +233,23 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
           "| Launch | one per sounding |\n| Radiosonde | the instrument |\n"
           "| Telemetry frame | 1 Hz packets |"],
          "entities", ["Launch", "Radiosonde", "Telemetry frame"]),
+        (["consistency design for a permit portal. operations:\n\u2022 apply for a permit\n"
+          "\u2022 renew a permit\n\u2022 pay a parking fine",
+          "\u2022 change the 3rd one to *dispute a parking fine*\n\u2022 drop renew"],
+         "operations", ["apply for a permit", "dispute a parking fine"]),
+        (["consistency design for Cellarshare: reserve a bottle, transfer shares, view cellar",
+          'we renamed the second one last week, it\'s "sell shares" now'],
+         "operations", ["reserve a bottle", "sell shares", "view cellar"]),
+        (["consistency design for JudgeBench: submit a score, view our feedback",
+          "make 'view our feedback' just 'view feedback'"],
+         "operations", ["submit a score", "view feedback"]),
+        (["consistency design for our film fest vote. ops: cast a ballot, close voting",
+          "oh and jury members can change their vote, add that as 'change ballot'",
+          "also systm name is Reelvote"],
+         "operations", ["cast a ballot", "close voting", "change ballot"]),
+        (["consistency design for Cruxboard\n\u2022 log a send\n\u2022 strip a route",
+          "\u2022 'strip a route' \u2192 rename to 'retire a route'\n\u2022 add: vote on grade"],
+         "operations", ["log a send", "retire a route", "vote on grade"]),
     ],
 )  # fmt: skip
 def test_answers_and_edits_in_the_shapes_students_use(app, steps, slot, expected):

@@ -25,7 +25,7 @@ from bot.templates import PromptTemplate
 
 _RENAME = re.compile(
     r"\bnot\b|\binstead\b|\brather\b|\bcalled\b|\bnamed\b|\bcall\b|\brename\w*\b|"
-    r"\bshould be\b|\bmeant\b|->|\u2192|"
+    r"\bshould be\b|\bmeant\b|->|\u2192|\bmake\s+\S.{0,60}?\s(?:just|into)\s|"
     # "replace X with Y", "swap X for Y" ("swap shifts" alone is an operation)
     r"\b(?:replac|swap)\w*\s.{1,60}?\s(?:with|by|for)\s",
     re.IGNORECASE,
@@ -51,8 +51,12 @@ _NEW_NAME = [
         # "could you call 'applicants' 'candidates'?"
         r"\bcall\s+[\"'\u201c\u2018]?\s*\0[\s\"'\u201d\u2019]*(?:instead\s+)?"
         r"[\"'\u201c\u2018]?(?P<new>[^,.;!?\n\0\"'\u201d\u2019]+)",
-        r"\0[\s\"'\u201d]*(?:->|\u2192|=>|should be|is now|becomes|(?:got|was|has been|is)\s+"
-        r"renamed\s+(?:to|as|into))\s+(?P<new>[^,.;!?\n\0]+)",
+        r"\0[\s\"'\u201d\u2019]*(?:(?:->|\u2192|=>)(?:\s*renamed?\s+(?:it\s+)?(?:to|as))?|"
+        r"should be|is now|becomes|(?:got|was|has been|is)\s+renamed\s+(?:to|as|into))\s+"
+        r"(?P<new>[^,.;!?\n\0]+)",
+        # "make 'view our feedback' just 'view feedback'"
+        r"\bmake\s+[\"'\u201c\u2018]?\s*\0[\s\"'\u201d\u2019]*(?:just|simply|into)?\s*"
+        r"[\"'\u201c\u2018]?(?P<new>[^,.;!?\n\0\"'\u201d\u2019]+)",
         r"\b(?:it'?s|its|it is|they'?re|theyre|they are|use|using)\s+(?!not\b)"
         r"(?P<new>[^,.;:!?\n\0\u2014]+?)\s*,?\s*(?:\bnot\b|\binstead\b|$|[.;!?\n\u2014]|\s-\s)",
         r"(?P<new>[^,.;:!?\n\0\u2014]+?)\s+(?:instead of|rather than|not)\s+[\"'\u201c]?\s*\0",
@@ -72,6 +76,11 @@ _FILLER = re.compile(
 _ADD_INSIDE = re.compile(
     r"\b(?:also add|please add|add|and also|oh and|also|include|"
     r"(?:i )?forgot (?:one|something|a few|some|to (?:say|mention|add)))[\s:\u2014-]+(?P<new>.+)$",
+    re.IGNORECASE,
+)
+_ADD_THAT_AS = re.compile(
+    r"\badd (?:that|this|it|one)(?: too| as well)? as\s+[\"'\u201c\u2018]?"
+    r"(?P<new>[^\"'\u201d\u2019.;!?\n]+)",
     re.IGNORECASE,
 )
 _SYSTEM_WORDS = re.compile(r"\b(?:app|application|system|platform|site|service)\b", re.I)
@@ -200,6 +209,31 @@ def _merged_items(items: list[str], text: str) -> list[str] | None:
     return [item for index, item in enumerate(merged) if index not in found[1:]]
 
 
+_QUOTED = re.compile(
+    r"(?<!\w)[\"'\u201c\u2018](?P<new>[^\"'\u201d\u2019\n]{2,60})[\"'\u201d\u2019]"
+)
+_TO_NAME = re.compile(r"\b(?:to|into|as|->|\u2192)\s+(?P<new>[^,.;!?\n]{2,60})", re.IGNORECASE)
+_RENAME_CUE = re.compile(r"\b(?:renam\w*|chang\w*|make|replace\w*|should be|now)\b|->|\u2192", re.I)
+
+
+def _renamed_in_place(items: list[str], text: str) -> list[str] | None:
+    """The list with an item renamed by its place, or None.
+
+    "change the 3rd one to X", "we renamed the second one, it's "sell shares" now".
+    """
+    if not (place := _PLACE.search(text)) or not _RENAME_CUE.search(text):
+        return None
+    index = _which_item(items, place[0])
+    rest = text[place.end() :]
+    said = _QUOTED.search(rest) or _TO_NAME.search(rest)
+    if index is None or not said or _REMOVE.search(text[: place.start()]):
+        return None
+    new = clean_item(_WHEN.sub("", said["new"]))
+    if not new or new.lower() == items[index].lower():
+        return None
+    return [new if number == index else item for number, item in enumerate(items)]
+
+
 _REMOVED_PART = re.compile(
     rf"{_REMOVE.pattern}\s+(?:the\s+)?(?P<said>[\w'-]+(?:\s+[\w'-]+)?)(?=\s*(?:[,.;!?\n]|$))",
     re.IGNORECASE,
@@ -224,6 +258,8 @@ def _edit_list(
     """The list as the message edits it; `elsewhere` are the template's other items."""
     if merged := _merged_items(items, text):
         return merged
+    if renamed := _renamed_in_place(items, text):
+        return renamed
     said = [other for other in [*items, *elsewhere] if mentions(text, other)]
     # "drop artist followed" drops that event, not the entity "artist" inside it
     mentioned = [
@@ -306,14 +342,21 @@ def _added(items: list[str], text: str) -> list[str] | None:
     """Items to add ("oh and also loyalty points", "also add X", "and X too")."""
     if len(text.split()) > 16 or "?" in text:
         return None
-    if _ADD.match(text):
+    if added_as := _ADD_THAT_AS.search(text):
+        said = added_as["new"]  # "jury members can change their vote, add that as 'X'"
+    elif _ADD.match(text):
         said = _ADD.sub("", text)
     elif match := _ADD_INSIDE.search(text):
         said = match.group("new")
     else:
         return None
-    if re.match(r"(?:it'?s|its|it is|this is|that'?s|we'?re|we are)\b", said, re.IGNORECASE):
-        return None  # "oh its a bird app" names the system, adds no item
+    if re.match(
+        r"(?:it'?s|its|it is|this is|that'?s|we'?re|we are|(?:the\s+)?(?:system|project|app|"
+        r"product)'?s?\s+(?:name|is|called))\b",
+        said,
+        re.IGNORECASE,
+    ):
+        return None  # "oh its a bird app", "also system name is X" name the system, add no item
     said = re.sub(r"\s+(?:too|as well|also)\b.*$", "", said, flags=re.IGNORECASE)
     # "FlockLog also stores user reputation": the verb is no part of the item
     said = re.sub(r"^(?:stores?|keeps?|tracks?|has|have|holds?|needs?)\s+", "", said, flags=re.I)

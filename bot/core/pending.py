@@ -75,7 +75,8 @@ _SYSTEM_RENAME = re.compile(
     rf"(?:it'?s|it\s+is)\s+not\s+{SYSTEM_NOUN}\s*[,;]\s*(?:it'?s|it\s+is|but)\s+(?:for\s+)?|"
     r"(?:we|i)\s+(?:call|named?)\s+it\s+|\brenamed?\s+it\s+(?:to|as)\s+|"
     r"(?:^|[,;:.!]\s*|\band\s+)call it\s+|(?:it'?s|it\s+is)\s+(?=[\w-]+\s+now\b)|"
-    r"(?:^|[.!?]\s+)(?:the\s+)?(?:(?:system|project|app|product)'?s?\s+)?name(?:'s|\s+is)\s+)"
+    r"(?:^|[.!?]\s+)(?:(?:also|and|oh|btw|ps)[,\s]+)*(?:the\s+)?"
+    r"(?:(?:system|project|app|product)'?s?\s+)?name(?:'s|\s+is)\s+)"
     r"(?P<name>[^.;,!?\n(]+)",
     re.IGNORECASE,
 )

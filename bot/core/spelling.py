@@ -24,7 +24,7 @@ _LABEL_WORDS = (
 )
 # Words that name a template, set right anywhere ("resilence desgin").
 _TEMPLATE_WORDS = ("design", "analysis", "resilience", "consistency", "architecture")
-_LABEL = re.compile(r"\b[A-Za-z]{5,14}\b(?=[ \t]*(?:[:=]|(?:is|are|r)\b))")
+_LABEL = re.compile(r"\b[A-Za-z]{5,14}\b(?=[ \t]*(?:[:=]|(?:is|are|r|name)\b))")  # "systm name is"
 _ANYWHERE = re.compile(r"\b[A-Za-z]{5,14}\b")
 
 
