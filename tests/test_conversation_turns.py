@@ -99,7 +99,7 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
     assert "ProctorNest (online exam proctoring platform)" in reply.markdown()
 
 
-@pytest.mark.slow  # forty-six conversations through the whole core; the fast lane has the rest
+@pytest.mark.slow  # forty-eight conversations through the whole core; the fast lane has the rest
 @pytest.mark.parametrize(
     ("steps", "slot", "expected"),
     [
@@ -250,6 +250,14 @@ def test_a_named_product_keeps_its_name_and_what_it_is(app):
         (["consistency design for Cruxboard\n\u2022 log a send\n\u2022 strip a route",
           "\u2022 'strip a route' \u2192 rename to 'retire a route'\n\u2022 add: vote on grade"],
          "operations", ["log a send", "retire a route", "vote on grade"]),
+        (["resilience design for Flashdeck: deck service, sync service, speech scoring service",
+          "speech scoring isn't really part of our backend, it's a third-party thing we just "
+          "wrap. Could you drop it?"],
+         "services", ["deck service", "sync service"]),
+        (["event-driven design for a dog shelter: dogs, adopters, kennels",
+          "For events I'm thinking a dog arrives at intake, an application gets submitted, "
+          "and the dog goes home. Oh and actually kennels aren't really needed, take that out."],
+         "entities", ["dogs", "adopters"]),
     ],
 )  # fmt: skip
 def test_answers_and_edits_in_the_shapes_students_use(app, steps, slot, expected):

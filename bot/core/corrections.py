@@ -240,10 +240,38 @@ _REMOVED_PART = re.compile(
 )
 
 
+_PRONOUN = re.compile(r"(?:it|that|this|them|those)(?: one| ones)?", re.IGNORECASE)
+_REMOVED_PRONOUN = re.compile(
+    r"\b(?:leave|take|cross)\s+(?P<said>it|that|them|this|those)(?:\s+ones?)?\s+out\b", re.I
+)
+
+
+_REMOVED_IT = re.compile(
+    rf"{_REMOVE.pattern}\s+(?P<said>it|them|those|(?:that|this) one)\b", re.IGNORECASE
+)
+
+
+def _named_in_part(text: str, item: str) -> bool:
+    """Whether the text names the item, or its first two words ("speech scoring service")."""
+    words = item.split()
+    return mentions(text, item) or (len(words) > 2 and mentions(text, " ".join(words[:2])))
+
+
+_REMOVALS = (_REMOVED_PART, _REMOVED_PRONOUN, _REMOVED_IT)
+
+
 def _pointed(items: list[str], text: str) -> str | None:
-    """The one item a removal points at by part of its name or its place ("drop leaderboard")."""
-    if not (said := _REMOVED_PART.search(text)):
+    """The one item a removal points at by part of its name or its place ("drop leaderboard").
+
+    "it" is the one item the message names before the removal: "speech scoring is a
+    third-party thing, could you drop it?"
+    """
+    said = next((m for r in _REMOVALS if (m := r.search(text))), None)
+    if said is None:
         return None
+    if _PRONOUN.fullmatch(said["said"]):
+        named = [item for item in items if _named_in_part(text[: said.start()], item)]
+        return named[0] if len(named) == 1 else None
     if _PLACE.match(said["said"]):
         index = _which_item(items, said["said"])
         return items[index] if index is not None else None
@@ -290,7 +318,9 @@ def _edit_list(
             return [rest if item == mentioned[0] else item for item in items]
     if not clean_item(_rest(text, items, system)) and _REMOVE.search(text):
         return [item for item in items if item not in mentioned]
-    return None
+    if pointed := _pointed(items, text):  # "the band plan is static, so leave that one out"
+        kept = [item for item in items if item != pointed]
+        return _added(kept, text) or kept
 
 
 def _edit_system(system: str, text: str) -> str | None:

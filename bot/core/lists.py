@@ -102,6 +102,7 @@ def looks_like_events(items: list[str]) -> bool:
 REMOVE_WORDS = re.compile(
     r"\b(?:scratch(?:ed)?|remove[ds]?|drop(?:ped)?|delete[ds]?|forget|get rid of|without|"
     r"no longer|skip|take out|leave out|cross out|cut|exclude[ds]?|don'?t have|dont have|"
+    r"(?:leave|take|cross) (?:it|that|them|this|those)(?: one| ones)? out|"
     r"do not have|doesn'?t exist|not needed)\b",
     re.IGNORECASE,
 )

@@ -161,6 +161,12 @@ def decide(
         # "The system is a crowdfunding site. Also add refund backers": the system too
         said = named | {"system"}
         filled = {k: v for k, v in found.items() if k in pending.missing and k in said}
+        # "For events I'm thinking A and B. Oh and drop kennels": a list never given before
+        filled |= {
+            k: v
+            for k, v in found.items()
+            if k not in pending.slots and k not in edited and k != "system" and len(v) >= 2
+        }
         filled.update(_beside_rename(template, text, answering, {**edited, **filled}, reader))
         return Decision(PendingDecision.CORRECTION, _renamed(pending.slots, {**edited, **filled}))
     if not resumed and turn.confidence >= _SURE:
