@@ -98,7 +98,7 @@ def test_interrupted_ingest_leaves_a_usable_index_and_the_next_run_finishes(
 
     def embed_then_die(texts):
         calls["n"] += 1
-        if calls["n"] == 3:  # a batch embeds its chunks, then their sentences: dies in batch 2
+        if calls["n"] == 2:  # a step embeds its chunks and their sentences in one call
             raise KeyboardInterrupt  # what Ctrl-C or a kill does to the run
         return real_embed(texts)
 
@@ -158,3 +158,39 @@ def test_an_index_without_sentence_vectors_gets_them_on_the_next_ingest(containe
     assert all(v is not None and v.shape[1] == 384 for _, v in records)
     again = container.ingestor.ingest([course_dir], COURSE)
     assert again.embedded == 0
+
+
+def test_a_many_step_ingest_stores_for_each_text_the_vector_it_gets_alone(
+    container, course_dir, monkeypatch
+):
+    from bot.retrieval.chunking import split_sentences
+
+    # Enough chunks for several embed steps; texts of many lengths, so the embedder reorders
+    # them, and one sentence repeated in every file, so it is embedded once for all of them.
+    shared = "Every replica applies the same log in the same order."
+    for i in range(80):
+        body = " ".join(f"Replica {i} stores {j} entries of the quorum log." for j in range(i % 9))
+        (course_dir / f"extra-{i:03}.md").write_text(f"# Extra {i}\n\n{shared} {body}")
+    steps: list[tuple[int, int]] = []
+    embedded: list[str] = []
+    embed = container.embedder.embed
+    monkeypatch.setattr(
+        container.embedder, "embed", lambda texts: embedded.extend(texts) or embed(texts)
+    )
+
+    report = container.ingestor.ingest([course_dir], COURSE, lambda *step: steps.append(step))
+
+    assert report.added == report.chunks == 85
+    # Progress comes in steps while the run goes on, and ends at every chunk embedded.
+    assert len(steps) > 1 and steps[-1] == (85, 85)
+    assert [done for done, _ in steps] == sorted({done for done, _ in steps})
+    assert embedded.count(shared) == 1 and len(embedded) == len(set(embedded))
+    records = list(container.index.records(COURSE))
+    assert len(records) == 85
+    stored = container.index.embeddings(COURSE, [chunk.id for chunk, _ in records])
+    for (chunk, sentence_vectors), vector in zip(records, stored, strict=True):
+        assert float(vector @ embed([chunk.embedding_text])[0]) > 0.99999
+        sentences = [text for text, _ in split_sentences(chunk.text)]
+        assert sentence_vectors is not None and len(sentence_vectors) == len(sentences)
+        for got, text in zip(sentence_vectors, sentences, strict=True):
+            assert float(got @ embed([text])[0]) > 0.99999, text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import tempfile
 import time
@@ -14,6 +15,7 @@ from bot.bench.measure import Row, measured_command, ms_row, peak_rss_mib, row, 
 from bot.core.models import Address, Incoming
 
 ASK = "ask: warm extractive (core)"
+COLD_INGEST = "ingest: cold, whole course"
 FLOOR = "floor: embed + Chroma query + 3 Redis round trips"
 COLD_ASK = "ask: cold start to first answer (wall)"
 ASK_RSS = "ask: peak RSS of one process"
@@ -33,14 +35,33 @@ TEMPLATE_REQUESTS = [
 ]
 
 
-def ingest_rows(container: Any, folder: Path, course: str) -> list[Row]:
-    """Cold ingest of the course pack, then again with nothing changed."""
+def ingest_rows(container: Any, folder: Path, course: str, runs: int = 1) -> list[Row]:
+    """Cold ingest of the course pack, then again with nothing changed.
+
+    With `runs` above 1, the extra cold runs go into scratch courses first (one ingest is a
+    single noisy sample); their chunks are deleted afterwards.
+    """
+    colds = []
+    for number in range(1, runs):
+        scratch = f"{course}-cold-{number}"
+        colds.append(container.ingestor.ingest([folder], scratch).seconds)
+        container.index.delete(scratch, [c.id for c in container.index.chunks(scratch)])
     cold = container.ingestor.ingest([folder], course)
+    colds.append(cold.seconds)
     again = container.ingestor.ingest([folder], course)
     return [
-        ms_row("ingest: cold, whole course", [cold.seconds], chunks=cold.chunks),
+        ms_row(COLD_INGEST, colds, chunks=cold.chunks, runs_s=[round(s, 2) for s in colds]),
         ms_row("ingest: unchanged re-ingest", [again.seconds], re_embedded=again.embedded),
     ]
+
+
+def median_interval(samples: Sequence[float]) -> tuple[float, float]:
+    """A distribution-free 95% confidence interval of the median, from order statistics."""
+    ordered = sorted(samples)
+    half = 1.96 * math.sqrt(len(ordered)) / 2
+    low = max(0, math.floor(len(ordered) / 2 - half) - 1)
+    high = min(len(ordered) - 1, math.ceil(len(ordered) / 2 + half) - 1)
+    return ordered[low], ordered[high]
 
 
 def search_rows(container: Any, queries: Sequence[str], course: str) -> list[Row]:
@@ -106,7 +127,9 @@ def ask_row(container: Any, queries: Sequence[str], course: str) -> Row:
     """The full core ask path, warm, as the chat REPL runs it (extractive mode)."""
     address = Address("bench", "local", "bench")
     container.assistant.ask(Incoming(address, "warmup", queries[0], "warmup", course))
-    return ms_row(ASK, _timed_asks(container, queries, course, "student"))
+    samples = _timed_asks(container, queries, course, "student")
+    low, high = median_interval(samples)
+    return ms_row(ASK, samples, median_ci95_ms=[round(low * 1000, 2), round(high * 1000, 2)])
 
 
 def template_rows(container: Any, course: str, rounds: int) -> list[Row]:

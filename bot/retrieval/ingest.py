@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from bot.config import RetrievalSettings
 from bot.core.errors import NotFoundError
 from bot.core.models import Chunk
 from bot.retrieval.chunking import chunk_document, split_sentences
-from bot.retrieval.embedding import Embedder
+from bot.retrieval.embedding import DIMENSION, Embedder
 from bot.retrieval.index import VectorIndex, validate_course
 from bot.retrieval.loaders import SUPPORTED_SUFFIXES, LoadError, load_document
 
@@ -23,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """Called with (chunks embedded so far, chunks to embed)."""
+
+# Chunks per embed-and-upsert step (with their sentences, about 450 texts of the course).
+_STEP = 64
 
 
 @dataclass
@@ -143,11 +145,14 @@ class Ingestor:
         ]
         report.removed = len(stale)
 
-        batch = 64
-        for start in range(0, len(to_embed), batch):
-            part = to_embed[start : start + batch]
-            vectors = self._embedder.embed([c.embedding_text for c in part])
-            self._index.upsert(course, part, vectors, self._sentence_vectors(part))
+        # Each step embeds its chunks and their sentences in one call, so the embedder can
+        # sort them all by length, then upserts them: progress, and an interrupted run keeps
+        # every finished step.
+        previous: dict[str, np.ndarray] = {}  # the last step's sentences, and their vectors
+        for start in range(0, len(to_embed), _STEP):
+            part = to_embed[start : start + _STEP]
+            vectors, sentence_vectors, previous = self._embed(part, previous)
+            self._index.upsert(course, part, vectors, sentence_vectors)
             if progress:
                 progress(start + len(part), len(to_embed))
         self._index.delete(course, stale)
@@ -157,12 +162,25 @@ class Ingestor:
         logger.info(report.summary())
         return report
 
-    def _sentence_vectors(self, chunks: list[Chunk]) -> list[np.ndarray]:
-        """Each chunk's sentences embedded at ingest, so no answer waits to embed them."""
+    def _embed(
+        self, chunks: list[Chunk], previous: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray]]:
+        """Chunk vectors, and each chunk's sentence vectors, so no answer waits to embed them.
+
+        Overlapping chunks repeat sentences: one repeated within the step, or found in
+        `previous` (the step before, whose last chunk the first one here overlaps), is not
+        embedded again. Only one step's sentences are kept, so memory stays flat.
+        """
         sentences = [[text for text, _ in split_sentences(c.text)] for c in chunks]
-        vectors = self._embedder.embed([text for group in sentences for text in group])
-        bounds = np.cumsum([0, *map(len, sentences)])
-        return [vectors[start:end] for start, end in pairwise(bounds)]
+        new = list(dict.fromkeys(t for group in sentences for t in group if t not in previous))
+        vectors = self._embedder.embed([c.embedding_text for c in chunks] + new)
+        known = {**previous, **dict(zip(new, vectors[len(chunks) :], strict=True))}
+        mine = {text: known[text] for group in sentences for text in group}
+        grouped = [
+            np.array([mine[t] for t in group], np.float32).reshape(-1, DIMENSION)
+            for group in sentences
+        ]
+        return vectors[: len(chunks)], grouped, mine
 
 
 def _owned_by(source: Path, roots: list[Path]) -> bool:
