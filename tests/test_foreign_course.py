@@ -43,7 +43,9 @@ def test_a_course_without_concept_labels_answers_from_its_takeaways(foreign):
     assert any(c.startswith("Site Reliability Basics › Key Takeaways") for c in reply.citations)
 
 
-def test_a_rare_course_term_keeps_a_question_in_scope_that_the_embedding_doubts(foreign):
+def test_a_question_whose_words_one_chunk_holds_stays_in_scope_when_the_embedding_doubts(
+    foreign,
+):
     settings = foreign.settings.retrieval
     result = foreign.searcher.search(clean_query("what does N+2 mean", 4000), COURSE)
     assert result.best_similarity < settings.min_similarity

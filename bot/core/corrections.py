@@ -241,13 +241,11 @@ _REMOVED_PART = re.compile(
 
 
 _PRONOUN = re.compile(r"(?:it|that|this|them|those)(?: one| ones)?", re.IGNORECASE)
-_REMOVED_PRONOUN = re.compile(
-    r"\b(?:leave|take|cross)\s+(?P<said>it|that|them|this|those)(?:\s+ones?)?\s+out\b", re.I
-)
-
-
+# "drop it", "could you remove that one", "leave that one out"
 _REMOVED_IT = re.compile(
-    rf"{_REMOVE.pattern}\s+(?P<said>it|them|those|(?:that|this) one)\b", re.IGNORECASE
+    rf"(?:{_REMOVE.pattern}\s+|\b(?:leave|take|cross)\s+)"
+    r"(?P<said>it|them|those|(?:that|this)(?: one)?)\b",
+    re.IGNORECASE,
 )
 
 
@@ -257,7 +255,7 @@ def _named_in_part(text: str, item: str) -> bool:
     return mentions(text, item) or (len(words) > 2 and mentions(text, " ".join(words[:2])))
 
 
-_REMOVALS = (_REMOVED_PART, _REMOVED_PRONOUN, _REMOVED_IT)
+_REMOVALS = (_REMOVED_PART, _REMOVED_IT)
 
 
 def _pointed(items: list[str], text: str) -> str | None:

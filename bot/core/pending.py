@@ -68,8 +68,8 @@ _CORRECTION = re.compile(
 # only once no item was renamed: "not tap in, it's called validate card" renames an item).
 _SYSTEM_RENAME = re.compile(
     r"\b(?:(?:please\s+)?(?:refer to|call|name|rename)\s+(?:the|our|my)\s+(?:system|app)"
-    r"\s+(?:as|to)?\s*|the\s+(?:(?:system|project|app|product)'?s?\s+)?name(?:\s+of\s+(?:the|our|my)\s+(?:system|app))?"
-    r"\s+is\s+|(?:it'?s|it\s+is|(?:the|our|my)\s+(?:system|app|project)\s+is)\s+"
+    r"\s+(?:as|to)?\s*|the\s+(?:(?:system|project|app|product)'?s?\s+)?name"
+    r"(?:\s+of\s+(?:the|our|my)\s+(?:system|app))?\s+is\s+|(?:it'?s|it\s+is|(?:the|our|my)\s+(?:system|app|project)\s+is)\s+"
     r"(?:actually\s+|now\s+)*(?:call?e?d|named)\s+|(?:we'?re|we are|i'?m)\s+calling\s+"
     r"(?:it|ours|this|the app)\s+|"
     rf"(?:it'?s|it\s+is)\s+not\s+{SYSTEM_NOUN}\s*[,;]\s*(?:it'?s|it\s+is|but)\s+(?:for\s+)?|"

@@ -148,10 +148,7 @@ def labelled_slots(text: str) -> set[str]:
 
     A pasted table's first column counts too: "| Aggregate | Notes |" heads entities.
     """
-    headers = (
-        re.split(r"\s*\|\s*", table[0].strip().lstrip(">").strip().strip("|").strip())[0]
-        for table in _TABLE.finditer(text)
-    )
+    headers = (_cells(table[0].strip().splitlines()[0])[0] for table in _TABLE.finditer(text))
     in_tables = {
         slot
         for header in headers
@@ -224,9 +221,9 @@ def tables_as_bullets(text: str) -> str:
     """A pasted Markdown table as bullets of its first column (its header row dropped)."""
 
     def bullets(table: re.Match[str]) -> str:
-        rows = [row.strip().lstrip(">").strip().strip("|") for row in table[0].strip().splitlines()]
-        cells = [row.split("|")[0].strip() for row in rows if not re.fullmatch(r"[\s|:-]+", row)]
-        return "\n".join(f"- {cell}" for cell in cells[1:] if cell) + "\n"
+        rows = [_cells(row) for row in table[0].strip().splitlines()]
+        firsts = [cells[0] for cells in rows if not re.fullmatch(r"[\s:-]*", "".join(cells))]
+        return "\n".join(f"- {cell}" for cell in firsts[1:] if cell) + "\n"
 
     text = _SQL_TABLE.sub(lambda said: f"- {said['name']}", text)  # a pasted schema.sql
     return _TABLE.sub(bullets, text)
@@ -237,6 +234,11 @@ _SQL_TABLE = re.compile(
     r"(?P<name>[\w.]+)[`\"\]]?.*$"
 )
 _TABLE = re.compile(r"(?m)(?:^[ \t]*(?:>[ \t]*)?\|.*\|[ \t]*(?:\n|$)){2,}")  # "> |" quoted too
+
+
+def _cells(row: str) -> list[str]:
+    """A table row's cells: "> | a | b |" (quoted, outer pipes optional) is ["a", "b"]."""
+    return [cell.strip() for cell in row.strip().lstrip(">").strip().strip("|").split("|")]
 
 
 def tabled_items(text: str) -> list[str]:

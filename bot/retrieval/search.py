@@ -99,8 +99,8 @@ class HybridSearcher:
                 similarity[state.position[chunk_id]] = sim
         dense = sorted(similarity, key=similarity.__getitem__, reverse=True)
         lexical = [pos for pos, _ in state.lexical.search(query, n)]
-        # Abstention asks both retrievers: a rare term the embedding blurs ("N+2",
-        # "99.5") can still be the course's own words.
+        # Abstention asks both retrievers: a question whose words one chunk holds is the
+        # course's even when the embedding doubts it.
         coverage = state.lexical.coverage(query, lexical[:5])
         lexical = lexical if mode != "dense" else []
 
