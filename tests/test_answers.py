@@ -40,6 +40,16 @@ def test_a_passage_splits_into_sentences_items_steps_and_whole_tables():
     ]
 
 
+def test_a_run_in_head_stays_with_the_sentence_it_heads():
+    passage = "Two techniques help.\n\nSnapshots. Replaying every event gets slow. So store state."
+    texts = [unit.text for unit in split_units(passage)]
+    assert texts == [
+        "Two techniques help.",
+        "Snapshots. Replaying every event gets slow.",  # never an answer's last "sentence"
+        "So store state.",
+    ]
+
+
 def test_a_list_promised_by_a_colon_comes_with_it(app):
     body = app.assistant.ask(student("Explain how a circuit breaker works.")).body
     assert "The breaker has three states:\n- Closed" in body

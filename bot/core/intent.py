@@ -69,6 +69,14 @@ _CUES = [
     r"[\w-]+, [\w-]+(?: [\w-]+)?,? (?:and|&) [\w-]+",
     # a template named outright ("resilience review", "consistency design", "EDA")
     *_TEMPLATE_NAMED.values(),
+    # each concept's own words: which template a request wants when it names none
+    r"\b(?:linearizab\w*|eventual(?:ly)?|causal\w*|stale|read[- ]your[- ](?:own[- ])?writes?|"
+    r"monotonic|sequential(?:ly)?|guarantees?|strong(?:ly)?)\b",
+    r"\b(?:ops?|operations?|endpoints?|actions?|reads?|writes?)\b|(?-i:\b(?:GET|POST|PUT|PATCH|"
+    r"DELETE) /)",
+    r"\b(?:partition\w*|split|splits|cp|ap|availab\w*|offline|data ?cent(?:er|re)s?|regions?)\b",
+    r"\b(?:time ?outs?|retr(?:y|ies|ied)|circuit|breakers?|bulkheads?|fallbacks?|cascad\w*)\b",
+    r"\b(?:producers?|consumers?|topics?|kafka|queues?|pub/?sub|publish\w*|subscrib\w*)\b",
     # an explanation
     r"^\s*(?:what(?:'s| is| are| does)|why|how (?:does|do|is|are)|explain|define|describe|"
     r"tell me about|is it true|when (?:do|does|should)|difference|compare)\b",

@@ -62,9 +62,15 @@ def mentions(text: str, name: str) -> bool:
 def clean_item(raw: str) -> str:
     """One list item without markdown, bullets, articles or trailing filler."""
     # "skier_accounts" keeps its underscore; "_bold_" loses its marks
-    item = re.sub(r"[*`~]+|(?<![^\W_])_+|_+(?![^\W_])", "", raw).strip(
-        " \t'\"\u201c\u201d\u2018\u2019.:-()[]{}<>!?"
-    )
+    unmarked = re.sub(r"[*`~]+|(?<![^\W_])_+|_+(?![^\W_])", "", raw)
+    item = unmarked.strip(" \t'\"\u201c\u201d\u2018\u2019.:-()[]{}<>!?")
+    # "GET /orders/{id}" keeps the brace that closes one it opened
+    tail = unmarked[unmarked.find(item) + len(item) :] if item else ""
+    for close in tail:
+        opener = {")": "(", "]": "[", "}": "{"}.get(close)
+        if not opener or item.count(opener) <= item.count(close):
+            break
+        item += close
     item = re.sub(r"^(?:[-\u2022\u25e6+>]|\d+[.)])\s*", "", item)
     while (stripped := _LEADING_FILLER.sub("", item)) != item:
         item = stripped

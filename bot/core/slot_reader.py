@@ -91,10 +91,14 @@ class SlotReader:
                     "system": clean_system(tagged["system"][0]) or tagged["system"][0],
                 }
             if answering == "system":
-                # "It's a volunteer app. Volunteers sign up to a cleanup, ...": the lists too
+                # "It's a volunteer app. Volunteers sign up to a cleanup, ...": the lists too,
+                # never the system itself ("HaulWatch, truck telemetry" names one thing)
+                system = str(rules.get("system") or "")
                 for slot in template.slots:
                     spans = [
-                        i for i in dict.fromkeys(map(clean_item, tagged.get(slot.name, []))) if i
+                        i
+                        for i in dict.fromkeys(map(clean_item, tagged.get(slot.name, [])))
+                        if i and not (system and (mentions(system, i) or mentions(i, system)))
                     ]
                     if slot.type == "list" and slot.name not in rules and len(spans) >= 2:
                         rules = {**rules, slot.name: spans[:MAX_ITEMS]}
@@ -115,6 +119,9 @@ class SlotReader:
                 items = list(dict.fromkeys(_narrowed(item, items) for item in listed))
             if not items and _all_tabled(rules.get(name), text):
                 items = rules[name]  # a shape the tagger never saw ("CREATE TABLE ...")
+            if name != "services":  # a service may share the system's name; data may not
+                system = without_article(values.get("system", "")).lower()
+                items = [item for item in items if without_article(item).lower() != system]
             if items:
                 values[name] = items[:MAX_ITEMS]
         if calls := rules.get("dependencies"):

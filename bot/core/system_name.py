@@ -254,10 +254,10 @@ _NAMINGS = [
         r"platform|name|project name|system name|product name|app name)[*_]*"
         rf"(?:\s*[:=]|(?i:\s+is))[*_]*\s*{_NAME}\b(?:{_APPOSITION}{_DESCRIPTION})?"
     ),
-    # "for ProctorNest, our online exam proctoring platform", "Hearthly (our thermostat app)",
+    # "for ProctorNest, our online exam proctoring platform", "writing Pipetto, a lab notebook",
     # "BuildHive is a CI service", "it's DeskHop, the desk booking tool"
     re.compile(
-        r"\b(?i:for|about|on|of|building|built|making|running|developing|maintaining)\s+"
+        r"\b(?i:for|about|on|of|built|\w{3,}ing)\s+"
         rf"{_NAME}{_APPOSITION}{_DESCRIPTION}"
     ),
     # "It's DeskHop, the desk booking tool"; "so it's AgriFlow, basically ..." (CamelCase)

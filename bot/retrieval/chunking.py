@@ -13,6 +13,8 @@ from bot.core.models import Chunk
 from bot.retrieval.loaders import LoadedDocument
 
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
+# A paragraph's first "sentence" of one or two words is its run-in head ("Snapshots.").
+_RUN_IN_HEAD = re.compile(r"[\w()/-]+(?: [\w()/-]+)?\.")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*-])|\n+")
 _MARKUP = re.compile(r"\*\*|__|`")
 _ITEM = re.compile(r"^\s*([-*\u2022+]|\d{1,2}[.)])\s+")
@@ -115,13 +117,20 @@ def split_units(text: str) -> list[Unit]:
         for line in _LABEL.sub("", paragraph).splitlines():
             marker = _ITEM.match(line)
             kind = "sentence" if not marker else "step" if marker[1][0].isdigit() else "item"
-            for number, raw in enumerate(
-                _SENTENCE_END.split(line[marker.end() :] if marker else line)
-            ):
+            pieces = _SENTENCE_END.split(line[marker.end() :] if marker else line)
+            lead, headed = "", False
+            for number, raw in enumerate(pieces):
                 sentence = _MARKUP.sub("", raw).strip(" -*\t")
+                sentence = f"{lead} {sentence}" if lead else sentence
+                if not number and len(pieces) > 1 and _RUN_IN_HEAD.fullmatch(sentence):
+                    lead = sentence  # "Snapshots. Replaying ...": a run-in head, not a sentence
+                    headed = True
+                    continue
+                lead = ""
                 if sentence and not sentence.startswith("|"):
                     # an item's second sentence continues it: "- Locks: ... Two can't ..."
-                    units.append(Unit(sentence, example, kind, continues=bool(number and marker)))
+                    continues = bool(marker) and number > int(headed)
+                    units.append(Unit(sentence, example, kind, continues=continues))
     return units
 
 
