@@ -12,8 +12,8 @@ from typing import Any
 from rich.table import Table
 
 from bot.core.assistant import Assistant
-from bot.core.extractive import DANGLING
 from bot.core.models import Address, Incoming
+from bot.retrieval.chunking import DANGLING
 
 MIN_WORDS, MAX_WORDS = 40, 180
 CHECKS = (

@@ -53,6 +53,9 @@ class RetrievalSettings(BaseModel):
     # ... or the best BM25 match holds at least this share of the query's weighted words
     # (see LexicalIndex.coverage); calibrated on both eval sets, printed by `studybot eval`.
     min_coverage: float = 0.5
+    # Small-to-big: a chunk whose best sentence, list item or table row matches better than
+    # the chunk as a whole gains this share of the difference (chosen on both eval sets).
+    unit_weight: float = Field(default=0.2, ge=0.0, le=1.0)
     chunk_chars: int = 1000
     chunk_overlap: int = 150
     max_query_chars: int = 4000

@@ -5,8 +5,7 @@ import json
 import pytest
 
 from bot.answers_eval import balanced, check
-from bot.core.extractive import DANGLING
-from bot.retrieval.chunking import split_sentences, split_units
+from bot.retrieval.chunking import DANGLING, split_sentences, split_units
 from tests.conftest import student
 from tests.test_cli import call
 
@@ -34,9 +33,12 @@ def test_a_passage_splits_into_sentences_items_steps_and_whole_tables():
         ("table", False),
         ("sentence", False),
     ]
-    # ingest embeds the same sentences as before the units existed (stored vectors align)
-    assert [s for s, _ in split_sentences(PASSAGE)] == [
-        unit.text for unit in split_units(PASSAGE) if unit.embedded
+    # ingest embeds the sentences, and each table row with its header, in reading order
+    units = split_units(PASSAGE)
+    assert split_sentences(PASSAGE) == [
+        *(unit.text for unit in units[:5] if unit.embedded),
+        "state: open; calls: none",
+        *(unit.text for unit in units[6:] if unit.embedded),
     ]
 
 
@@ -48,6 +50,18 @@ def test_a_run_in_head_stays_with_the_sentence_it_heads():
         "Snapshots. Replaying every event gets slow.",  # never an answer's last "sentence"
         "So store state.",
     ]
+
+
+def test_a_table_right_under_its_lead_in_is_one_table_and_its_rows_are_embedded():
+    passage = "Targets per service:\n| Service | SLO |\n|---|---|\n| Login | 99.9% |\nThat is all."
+    assert [unit.kind for unit in split_units(passage)] == ["sentence", "table", "sentence"]
+    assert "Service: Login; SLO: 99.9%" in split_sentences(passage)
+
+
+def test_a_question_about_one_bullet_gets_the_list_with_its_lead_in(app):
+    body = app.assistant.ask(student("can a read model be thrown away and rebuilt later?")).body
+    assert "Benefits and trade-offs:\n- " in body
+    assert "- A read model can be dropped and rebuilt by replaying events" in body
 
 
 def test_a_list_promised_by_a_colon_comes_with_it(app):

@@ -43,6 +43,16 @@ def test_a_course_without_concept_labels_answers_from_its_takeaways(foreign):
     assert any(c.startswith("Site Reliability Basics › Key Takeaways") for c in reply.citations)
 
 
+def test_a_question_about_one_table_row_is_answered_with_the_whole_table(foreign):
+    # lesson.txt puts its pipe table right under "Here is how ... targets:", no blank line
+    reply = foreign.assistant.ask(
+        student("what availability target does the login service get?", course=COURSE)
+    )
+    assert "set its targets:\n| Service | Availability SLO |" in reply.body
+    assert "| Login service | 99.9% |" in reply.body and "| Internal wiki | 98% |" in reply.body
+    assert reply.citations[0] == "Site Reliability Basics › Choosing Targets Per Service"
+
+
 def test_a_question_whose_words_one_chunk_holds_stays_in_scope_when_the_embedding_doubts(
     foreign,
 ):

@@ -190,7 +190,23 @@ def test_a_many_step_ingest_stores_for_each_text_the_vector_it_gets_alone(
     stored = container.index.embeddings(COURSE, [chunk.id for chunk, _ in records])
     for (chunk, sentence_vectors), vector in zip(records, stored, strict=True):
         assert float(vector @ embed([chunk.embedding_text])[0]) > 0.99999
-        sentences = [text for text, _ in split_sentences(chunk.text)]
+        sentences = split_sentences(chunk.text)
         assert sentence_vectors is not None and len(sentence_vectors) == len(sentences)
         for got, text in zip(sentence_vectors, sentences, strict=True):
             assert float(got @ embed([text])[0]) > 0.99999, text
+
+
+def test_a_chunk_indexed_by_an_older_splitter_gets_its_units_on_the_next_ingest(
+    container, course_dir
+):
+    container.ingestor.ingest([course_dir], COURSE)
+    chunk, units = next((c, v) for c, v in container.index.records(COURSE) if len(v) > 1)
+    # as an earlier splitter would have stored it: fewer units than the text has today
+    vector = container.embedder.embed([chunk.text])
+    container.index.upsert(COURSE, [chunk], vector, [units[:1]])
+
+    report = container.ingestor.ingest([course_dir], COURSE)
+
+    assert (report.updated, report.unchanged) == (1, 4)
+    stored = dict((c.id, v) for c, v in container.index.records(COURSE))
+    assert len(stored[chunk.id]) == len(units)

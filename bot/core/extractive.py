@@ -10,22 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.core.models import Chunk, Passage
-from bot.retrieval.chunking import Unit, split_units
+from bot.retrieval.chunking import DANGLING, Unit, embedded_units, split_units, table_rows
 from bot.retrieval.embedding import Embedder
 
 MAX_ANSWER_WORDS = 150
 MIN_ANSWER_WORDS = 40
 MAX_WINDOW = 5  # prose sentences in the main window
 MAX_LIST_ITEMS = 6  # a list the window introduces, shown up to this many items
-# A sentence that leans on the one before it: never the first of a window.
-DANGLING = re.compile(
-    r"^(?:this|these|that|those|it|its|they|them|their|such|both|either|neither|"
-    r"however|but|so|thus|hence|therefore|instead|also|then|otherwise|likewise|"
-    r"outside (?:these|those|this|that)|in (?:this|that|these|those|such) \w+|"
-    r"for (?:this|that|these|those) \w+|the (?:former|latter|same)|[\w ]{1,40}, (?:though|however)|"
-    r"\w+ (?:them|these|those|this|it)(?! \w+ (?:is|are|was|were)\b))\b",
-    re.IGNORECASE,
-)
 _QUOTES = re.compile(r"[\"\u201c\u201d]")
 
 
@@ -67,7 +58,7 @@ class AnswerComposer:
             self._cache.move_to_end(key)
             return self._cache[key]
         units = split_units(chunk.text)
-        embedded = [u.text for u in units if u.embedded]
+        embedded = [text for text, _ in embedded_units(units)]
         vectors = self._stored_vectors(chunk)
         if vectors is None or len(vectors) != len(embedded):  # indexed by an older splitter
             vectors = self._embedder.embed(embedded) if embedded else np.zeros((0, 1))
@@ -86,10 +77,12 @@ class AnswerComposer:
                 if unit.text in seen:
                     continue
                 seen.add(unit.text)
-                vector = vectors.get(unit.text)
+                # a table scores as its best row, so a question about one row finds it
+                texts = table_rows(unit.text) if unit.kind == "table" else [unit.text]
+                found = [vectors[t] for t in texts if t in vectors]
                 score = None
-                if vector is not None:
-                    score = float(vector @ query) - (0.08 if unit.example else 0.0)
+                if found:
+                    score = max(float(v @ query) for v in found) - (0.08 if unit.example else 0.0)
                 scored.append(_Scored(unit, score))
         return scored
 

@@ -7,6 +7,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 
 from bot.core.models import Chunk
@@ -17,6 +18,16 @@ _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
 _RUN_IN_HEAD = re.compile(r"[\w()/-]+(?: [\w()/-]+)?\.")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*-])|\n+")
 _MARKUP = re.compile(r"\*\*|__|`")
+# A sentence that leans on the one before it: never the first of an answer's window, and
+# never retrieved alone ("That trade-off is what PACELC describes" only names PACELC).
+DANGLING = re.compile(
+    r"^(?:this|these|that|those|it|its|they|them|their|such|both|either|neither|"
+    r"however|but|so|thus|hence|therefore|instead|also|then|otherwise|likewise|"
+    r"outside (?:these|those|this|that)|in (?:this|that|these|those|such) \w+|"
+    r"for (?:this|that|these|those) \w+|the (?:former|latter|same)|[\w ]{1,40}, (?:though|however)|"
+    r"\w+ (?:them|these|those|this|it)(?! \w+ (?:is|are|was|were)\b))\b",
+    re.IGNORECASE,
+)
 _ITEM = re.compile(r"^\s*([-*\u2022+]|\d{1,2}[.)])\s+")
 _LABEL = re.compile(r"^\s*(?:[-*]\s+)?\*{0,2}(example|note)\*{0,2}:\s*", re.IGNORECASE)
 
@@ -102,15 +113,29 @@ class Unit:
         return self.kind != "table" and self.words >= 5
 
 
+def _blocks(text: str) -> list[str]:
+    """Paragraphs, with a table that follows its lead-in line without a blank line apart."""
+    blocks: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        run: list[str] = []
+        for line in paragraph.splitlines():
+            if run and line.lstrip().startswith("|") != run[-1].lstrip().startswith("|"):
+                blocks.append("\n".join(run))
+                run = []
+            run.append(line)
+        blocks.append("\n".join(run))
+    return blocks
+
+
 def split_units(text: str) -> list[Unit]:
     """A passage in reading order: sentences, list items and steps, tables kept whole.
 
     Markdown emphasis is removed.
     """
     units: list[Unit] = []
-    for paragraph in re.split(r"\n\s*\n", text):
+    for paragraph in _blocks(text):
         lines = [line for line in paragraph.splitlines() if line.strip()]
-        if lines and all(line.lstrip().startswith("|") for line in lines):
+        if len(lines) >= 2 and all(line.lstrip().startswith("|") for line in lines):
             units.append(Unit(paragraph.strip(), False, "table"))
             continue
         example = bool(_LABEL.match(paragraph))
@@ -134,6 +159,45 @@ def split_units(text: str) -> list[Unit]:
     return units
 
 
-def split_sentences(text: str) -> list[tuple[str, bool]]:
-    """The sentences and list items of a passage that ingest embeds (five words or more)."""
-    return [(unit.text, unit.example) for unit in split_units(text) if unit.embedded]
+_SEPARATOR_CELL = re.compile(r":?-{2,}:?")
+
+
+def table_rows(table: str) -> list[str]:
+    """Each data row of a pipe table with its header: "Data: balances; Choice: CP"."""
+    cells = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in table.splitlines()
+        if line.strip()
+    ]
+    rows = [row for row in cells if not all(_SEPARATOR_CELL.fullmatch(c) or not c for c in row)]
+    if len(rows) < 2:
+        return []
+    header, *data = rows
+    return [
+        "; ".join(
+            f"{name}: {cell}" if name else cell
+            for name, cell in zip_longest(header, row, fillvalue="")  # ragged rows too
+            if cell
+        )
+        for row in data
+    ]
+
+
+def embedded_units(units: list[Unit]) -> list[tuple[str, str]]:
+    """What ingest embeds of a passage, in order, with each one's kind.
+
+    Sentences and list items of five words or more, and each table row ("row") with its
+    header, so a question about one row finds it; the answer still shows the table whole.
+    """
+    embedded: list[tuple[str, str]] = []
+    for unit in units:
+        if unit.kind == "table":
+            embedded.extend((row, "row") for row in table_rows(unit.text))
+        elif unit.embedded:
+            embedded.append((unit.text, unit.kind))
+    return embedded
+
+
+def split_sentences(text: str) -> list[str]:
+    """The texts of a passage that ingest embeds (see `embedded_units`)."""
+    return [text for text, _ in embedded_units(split_units(text))]

@@ -125,12 +125,15 @@ class Ingestor:
 
         records = list(self._index.records(course))
         existing = {c.id: c for c, _ in records}
-        # An index written before sentence vectors were stored gets them on its next ingest.
-        complete = {c.id for c, vectors in records if vectors is not None}
+        # A chunk indexed without its sentence vectors, or by an older splitter (another
+        # count of sentences and table rows), gets them on its next ingest.
+        stored = {c.id: len(vectors) for c, vectors in records if vectors is not None}
         to_embed = [
             c
             for c in chunks
-            if c.id not in complete or existing[c.id].content_hash != c.content_hash
+            if c.id not in stored
+            or existing[c.id].content_hash != c.content_hash
+            or stored[c.id] != len(split_sentences(c.text))
         ]
         report.added = sum(1 for c in to_embed if c.id not in existing)
         report.updated = len(to_embed) - report.added
@@ -171,7 +174,7 @@ class Ingestor:
         `previous` (the step before, whose last chunk the first one here overlaps), is not
         embedded again. Only one step's sentences are kept, so memory stays flat.
         """
-        sentences = [[text for text, _ in split_sentences(c.text)] for c in chunks]
+        sentences = [split_sentences(c.text) for c in chunks]
         new = list(dict.fromkeys(t for group in sentences for t in group if t not in previous))
         vectors = self._embedder.embed([c.embedding_text for c in chunks] + new)
         known = {**previous, **dict(zip(new, vectors[len(chunks) :], strict=True))}

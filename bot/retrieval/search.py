@@ -13,6 +13,7 @@ import numpy as np
 
 from bot.config import RetrievalSettings
 from bot.core.models import Chunk, Passage, SearchResult
+from bot.retrieval.chunking import DANGLING, embedded_units, split_units
 from bot.retrieval.embedding import Embedder
 from bot.retrieval.index import VectorIndex
 from bot.retrieval.lexical import LexicalIndex
@@ -30,6 +31,8 @@ class _CourseCache:
     position: dict[str, int]
     sections: dict[tuple[str, str], list[Chunk]]  # (path, section) -> its chunks, in order
     sentence_vectors: dict[str, np.ndarray]  # chunk id -> vectors stored at ingest
+    units: np.ndarray  # the stored vectors of every unit that reads alone, stacked
+    owners: np.ndarray  # the chunk position of each row of `units`
 
 
 class HybridSearcher:
@@ -71,7 +74,10 @@ class HybridSearcher:
         for chunk in lexical.chunks:
             sections[chunk.path, chunk.section].append(chunk)
         vectors = {chunk.id: v for chunk, v in records if v is not None}
-        self._cache[course] = _CourseCache(version, now, lexical, position, sections, vectors)
+        units, owners = _small_units(records, position)
+        self._cache[course] = _CourseCache(
+            version, now, lexical, position, sections, vectors, units, owners
+        )
         return self._cache[course]
 
     def section_chunks(self, chunk: Chunk) -> list[Chunk]:
@@ -81,6 +87,32 @@ class HybridSearcher:
     def sentence_vectors(self, chunk: Chunk) -> np.ndarray | None:
         """The chunk's sentence vectors as stored at ingest, if it has them."""
         return self._course(chunk.course).sentence_vectors.get(chunk.id)
+
+    def _blended(
+        self, state: _CourseCache, vector: np.ndarray, similarity: dict[int, float], n: int
+    ) -> list[int]:
+        """Small-to-big: chunks ranked with their best sentence, list item or table row.
+
+        A chunk whose best unit matches better than the chunk as a whole moves up by
+        `unit_weight` of the difference, so a question about one table row or one bullet
+        finds the section that holds it; the answer shows the unit with its table or
+        lead-in. Chunks outside Chroma's top n count their own similarity as the lowest
+        of that top n.
+        """
+        weight = self._settings.unit_weight
+        if not len(state.owners) or not weight:
+            return []
+        best = np.full(len(state.lexical.chunks), -np.inf, np.float32)
+        np.maximum.at(best, state.owners, state.units @ np.asarray(vector, np.float32))
+        ranked = np.fromiter(similarity, np.int64, len(similarity))
+        own = np.full(len(best), min(similarity.values(), default=0.0), np.float32)
+        own[ranked] = np.fromiter(similarity.values(), np.float32, len(similarity))
+        # a chunk without units keeps its own score, if Chroma ranked it
+        alone = np.full(len(best), -np.inf, np.float32)
+        alone[ranked] = own[ranked]
+        blended = np.where(np.isfinite(best), own + weight * np.maximum(0, best - own), alone)
+        top = np.argsort(-blended, kind="stable")[:n]
+        return [int(pos) for pos in top if np.isfinite(blended[pos])]
 
     def search(
         self, query: str, course: str, k: int | None = None, mode: Mode = "hybrid"
@@ -94,10 +126,12 @@ class HybridSearcher:
         n = min(self._settings.candidates, len(chunks))
 
         similarity: dict[int, float] = {}
-        for chunk_id, sim in self._index.query(course, self._embedder.embed_query(query), n):
+        vector = self._embedder.embed_query(query)
+        for chunk_id, sim in self._index.query(course, vector, n):
             if chunk_id in state.position:
                 similarity[state.position[chunk_id]] = sim
-        dense = sorted(similarity, key=similarity.__getitem__, reverse=True)
+        dense = self._blended(state, vector, similarity, n) if mode == "hybrid" else None
+        dense = dense or sorted(similarity, key=similarity.__getitem__, reverse=True)
         lexical = [pos for pos, _ in state.lexical.search(query, n)]
         # Abstention asks both retrievers: a question whose words one chunk holds is the
         # course's even when the embedding doubts it.
@@ -134,3 +168,24 @@ class HybridSearcher:
             best_similarity=best,
             best_coverage=coverage,
         )
+
+
+def _small_units(
+    records: list[tuple[Chunk, np.ndarray | None]], position: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The stored vectors of every unit that reads alone, and the chunk of each.
+
+    A sentence that points back ("That trade-off is what PACELC describes") only names
+    its topic: it would lift its section over the one about that topic.
+    """
+    rows: list[np.ndarray] = []
+    owners: list[int] = []
+    for chunk, vectors in records:
+        texts = [text for text, _ in embedded_units(split_units(chunk.text))]
+        if vectors is None or len(vectors) != len(texts):  # an older splitter: no units
+            continue
+        alone = [i for i, text in enumerate(texts) if not DANGLING.match(text)]
+        rows.extend(vectors[alone])
+        owners.extend([position[chunk.id]] * len(alone))
+    matrix = np.vstack(rows) if rows else np.zeros((0, 1), np.float32)
+    return matrix.astype(np.float32), np.array(owners, np.int64)
