@@ -93,8 +93,13 @@ class Container:
     @cached_property
     def embedder(self) -> Embedder:
         """ONNX by default; sentence-transformers when asked for, or if ONNX cannot load."""
+        from threadpoolctl import threadpool_limits
+
         from bot.retrieval.fallback_embedding import SentenceTransformerEmbedder, fallback_installed
 
+        # One BLAS thread: the core's matrix products are small, and a second BLAS thread
+        # fights ONNX Runtime's threads for the cores (an ask took 27 ms with it, 17 without).
+        threadpool_limits(limits=1, user_api="blas")
         cfg = self.settings.embedding
         if cfg.backend == "onnx":
             models_dir = self.settings.models_dir
