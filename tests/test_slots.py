@@ -1,6 +1,7 @@
 import pytest
 
 from bot.config import REPO_ROOT
+from bot.core.lists import clean_item
 from bot.core.slots import extract_slots, split_list
 from bot.core.spelling import fix_frame_typos
 from bot.templates import PromptLibrary
@@ -193,3 +194,17 @@ def test_split_list_trims_dedupes_and_caps():
 )
 def test_typos_in_the_words_that_frame_a_request_are_set_right(typed, meant):
     assert fix_frame_typos(typed) == meant
+
+
+@pytest.mark.parametrize(
+    ("raw", "item"),
+    [
+        ("`GET /orders/{id}`", "GET /orders/{id}"),
+        ("DELETE /reservations/{id}.", "DELETE /reservations/{id}"),
+        ("(payments)", "payments"),
+        ("**refunds**:", "refunds"),
+        ("cancel order (before 2h)", "cancel order (before 2h)"),
+    ],
+)
+def test_an_item_keeps_only_the_brackets_it_opened(raw, item):
+    assert clean_item(raw) == item

@@ -64,18 +64,15 @@ def clean_item(raw: str) -> str:
     # "skier_accounts" keeps its underscore; "_bold_" loses its marks
     unmarked = re.sub(r"[*`~]+|(?<![^\W_])_+|_+(?![^\W_])", "", raw)
     item = unmarked.strip(" \t'\"\u201c\u201d\u2018\u2019.:-()[]{}<>!?")
-    # "GET /orders/{id}" keeps the brace that closes one it opened
-    tail = unmarked[unmarked.find(item) + len(item) :] if item else ""
-    for close in tail:
-        opener = {")": "(", "]": "[", "}": "{"}.get(close)
-        if not opener or item.count(opener) <= item.count(close):
-            break
-        item += close
     item = re.sub(r"^(?:[-\u2022\u25e6+>]|\d+[.)])\s*", "", item)
     while (stripped := _LEADING_FILLER.sub("", item)) != item:
         item = stripped
     item = _TRAILING_FILLER.sub("", item).strip(" .,:;")
     item = EDGE_SYMBOLS.sub("", item)  # "brewery tracker 🍺", "→ orders"
+    for opener, closer in ("()", "[]", "{}"):
+        # "GET /orders/{id}" keeps the brace that closes one it opened
+        if (open_ := item.count(opener) - item.count(closer)) > 0 and item + closer * open_ in raw:
+            item += closer * open_
     return " ".join(item.split())
 
 
