@@ -19,6 +19,7 @@ demo: install
 test: install
 	$(BIN)/ruff check bot tests
 	$(BIN)/ruff format --check bot tests
+	$(BIN)/studybot quiz --lint
 	$(BIN)/pytest
 
 # The quick lane while working: no servers, no subprocesses (CI runs everything).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -39,6 +40,9 @@ err = Console(stderr=True, highlight=False)
 logger = logging.getLogger("bot")
 
 DEFAULT_EVAL_FILE = REPO_ROOT / "tests" / "eval" / "questions.jsonl"
+UserOption = Annotated[str | None, typer.Option(help="Who is studying (default: you).")]
+CourseOption = Annotated[str | None, typer.Option(help="Course (default: the default course).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 class _State:
@@ -343,15 +347,35 @@ def chat(
 
     container = _container()
     _ready_course(course)
+    who = user or getpass.getuser()
+    core = container.serving_core()
     ConsoleChat(
-        container.serving_core(), out, user or getpass.getuser(), course, quiz=container.quiz
+        core,
+        out,
+        who,
+        course,
+        quiz=container.quiz,
+        levels=container.levels,
+        examples=container.worked_examples,
     ).run()
 
 
 @app.command()
-def templates() -> None:
-    """List the prompt templates and their slots."""
+def templates(
+    example: Annotated[
+        str | None,
+        typer.Option(help="Show this template filled in for a sample app (a worked example)."),
+    ] = None,
+    course: CourseOption = None,
+) -> None:
+    """List the prompt templates and their slots, or show one's worked example."""
     container = _container()
+    if example:
+        from rich.markdown import Markdown
+
+        name = _ready_course(course)
+        out.print(Markdown(container.worked_examples.show(name, example)))
+        return
     for template in container.prompts.user_templates():
         out.print(f"[bold]{template.id}[/bold] ({template.concept}): {escape(template.title)}")
         out.print(f"  {escape(template.description)}")
@@ -392,11 +416,6 @@ def _student(user: str | None, tenant: str = "cli:local") -> Any:
     return Incoming(_cli_address(tenant), user or getpass.getuser(), "quiz", "quiz")
 
 
-UserOption = Annotated[str | None, typer.Option(help="Who is studying (default: you).")]
-CourseOption = Annotated[str | None, typer.Option(help="Course (default: the default course).")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
 @quiz_app.callback(invoke_without_command=True)
 def quiz(
     ctx: typer.Context,
@@ -406,14 +425,19 @@ def quiz(
     stale: Annotated[
         bool, typer.Option("--stale", help="List items whose source changed.")
     ] = False,
+    lint: Annotated[
+        bool,
+        typer.Option("--lint", help="Check the bank for biased, duplicated or miscited items."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Get the next quiz question: a due card first, else a new one."""
-    import dataclasses
-
     if ctx.invoked_subcommand:
         return
     container = _container()
+    if lint:
+        _lint_bank(container, course or container.settings.default_course, as_json)
+        return
     name = _ready_course(course)
     if stale:
         report = container.catalog.sync_quizzes(name)
@@ -433,6 +457,22 @@ def quiz(
 
         out.print(render_prompt(prompt))
         out.print(f"[dim]Answer with: studybot quiz answer {prompt.prompt_id} YOUR-ANSWER[/dim]")
+
+
+def _lint_bank(container: Any, course: str, as_json: bool) -> None:
+    """Lint one course's bank straight from its files; any finding exits 2."""
+    from bot.quiz.lint import lint_bank
+
+    folder = container.settings.knowledge_dir / course
+    if not (folder / "quizzes").is_dir():
+        raise InputError(f"no quiz bank for {course!r} (looked in {folder / 'quizzes'})")
+    findings = lint_bank(folder, course, container.embedder.embed)
+    if as_json:
+        _print_json([dataclasses.asdict(f) for f in findings])
+    else:
+        out.print("\n".join(map(str, findings)) or f"{course} quiz bank: clean")
+    if findings:
+        raise typer.Exit(2)
 
 
 @quiz_app.command("answer")
@@ -613,6 +653,23 @@ def reminders(
         quiz.set_timezone(_student(user), timezone)
     quiz.set_reminders(_student(user), enable, quiet)
     out.print(f"Reminders {'on' if enable else 'off'}" + (f", quiet {quiet}" if enable else ""))
+
+
+@app.command()
+def level(
+    choice: Annotated[
+        str | None,
+        typer.Argument(help="beginner, intermediate, advanced, or auto (infer it from quizzes)."),
+    ] = None,
+    course: CourseOption = None,
+    user: UserOption = None,
+    tenant: TenantOption = "cli:local",
+) -> None:
+    """Show or choose how deep answers and quiz feedback go."""
+    container = _container()
+    who = _student(user, tenant)
+    name = course or container.assistant.course_for(who)
+    out.print(escape(container.levels.command(who, name, choice or "")))
 
 
 @app.command()

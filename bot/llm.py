@@ -124,8 +124,9 @@ class LLMClient:
         template_prompt: str | None = None,
         on_token: TokenSink | None = None,
         call: ModelCall | None = None,
+        level: str = "intermediate",
     ) -> str:
-        """A grounded answer; raises LLMUnavailable on timeout, error or open breaker."""
+        """A grounded answer at the student's level; LLMUnavailable on error or open breaker."""
         from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
         from langchain_core.messages.utils import count_tokens_approximately
 
@@ -139,7 +140,12 @@ class LLMClient:
                 break
             quoted.append({"number": number, "citation": passage.citation, "text": text})
         system = self._prompts.get("answer").render(
-            {"course": course, "passages": quoted, "template_prompt": template_prompt or ""}
+            {
+                "course": course,
+                "passages": quoted,
+                "template_prompt": template_prompt or "",
+                "level": level,
+            }
         )
         messages: list[Any] = [SystemMessage(system)]
         for turn in history[-6:]:

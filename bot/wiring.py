@@ -26,10 +26,12 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
 
     from bot.core.assistant import Assistant
+    from bot.core.examples import WorkedExamples
     from bot.core.intent import IntentClassifier
     from bot.core.slot_reader import SlotReader
     from bot.core.turns import TurnClassifier
     from bot.llm import LLMClient
+    from bot.quiz.levels import LevelService
     from bot.quiz.service import QuizService
     from bot.resilience import Breaker
     from bot.schedule.outbox import Outbox
@@ -316,6 +318,7 @@ class Container:
             turns=self.turns,
             slots=self.slot_reader,
             llm=self.llm,
+            levels=self.levels,
         )
 
     @cached_property
@@ -407,6 +410,7 @@ class Container:
     @cached_property
     def quiz(self) -> QuizService:
         """Quizzes with FSRS scheduling."""
+        from bot.quiz.coaching import BeginnerCoach
         from bot.quiz.groups import GroupService
         from bot.quiz.service import QuizService
 
@@ -420,6 +424,31 @@ class Container:
             self.settings.quiz.default_timezone,
             groups=GroupService(self.redis, self.keys),
             llm=self.llm,
+            coach=BeginnerCoach(  # lambdas: staff commands never load the model
+                self.levels,
+                lambda course, path, heading: self.searcher.section_text(course, path, heading),
+                lambda: self.embedder,
+            ),
+        )
+
+    @cached_property
+    def worked_examples(self) -> WorkedExamples:
+        """The course's worked example for each prompt template."""
+        from bot.core.examples import WorkedExamples
+
+        return WorkedExamples(self.prompts, self.searcher)
+
+    @cached_property
+    def levels(self) -> LevelService:
+        """Students' explanation levels: chosen, else inferred from their quiz cards."""
+        from bot.quiz.levels import LevelService
+
+        return LevelService(  # lambdas: the quiz's coach needs the levels in turn
+            self.redis,
+            self.keys,
+            self.catalog.quiz_bank,
+            lambda incoming: self.quiz.person(incoming),
+            lambda: self.quiz.clock(),
         )
 
     @cached_property

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from fpdf import FPDF
 
-from bot.retrieval.chunking import chunk_document
+from bot.retrieval.chunking import chunk_document, split_units
 from bot.retrieval.loaders import LoadedDocument, LoadError, load_document
 
 
@@ -138,3 +138,19 @@ def test_unreadable_files_raise_a_short_reason(tmp_path, name, content, reason):
     path.write_bytes(content)
     with pytest.raises(LoadError, match=reason):
         load_document(path)
+
+
+def test_a_reading_list_is_not_indexed_and_level_labels_tag_their_paragraphs():
+    found = chunks_of(
+        "# Doc\n\n## Quorums\n\n**In short:** Two majorities share a node.\n\n"
+        "The body explains why.\n\n**In depth:** Strict quorums alone are not linearizable.\n\n"
+        "## Further reading\n\n- Lamport, Paxos made simple\n"
+    )
+    assert [c.section for c in found] == ["Doc > Quorums"]
+    # the header splitter joins paragraphs with a hard break; each is still its own block
+    levels = [(u.level, u.text) for u in split_units(found[0].text)]
+    assert levels == [
+        ("beginner", "Two majorities share a node."),
+        ("", "The body explains why."),
+        ("advanced", "Strict quorums alone are not linearizable."),
+    ]

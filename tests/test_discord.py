@@ -101,7 +101,7 @@ def test_login_syncs_the_command_tree_without_a_gateway(discord_bot):
     assert puts and puts[0][0]["name"] == "study"
     subcommands = {o["name"] for o in puts[0][0]["options"]}
     assert {"ask", "quiz", "stats", "streak", "link", "template", "group", "subscribe",
-            "unsubscribe", "subscriptions", "course", "help"} <= subcommands  # fmt: skip
+            "unsubscribe", "subscriptions", "course", "level", "help"} <= subcommands  # fmt: skip
 
 
 def test_ask_defers_then_sends_one_follow_up_with_embeds_and_buttons(discord_bot):
@@ -169,6 +169,12 @@ def test_help_groups_link_and_bad_input(discord_bot):
     payload = discord_bot.command("link", code="WRONG1")
     [refusal] = discord_bot.api.wait_for(f"/webhooks/888/{payload['token']}")
     assert "wrong or has expired" in refusal["content"]
+
+
+def test_level_is_chosen_from_the_commands_choices(discord_bot):
+    payload = discord_bot.command("level", level="advanced")
+    [reply] = discord_bot.api.wait_for(f"/webhooks/888/{payload['token']}")
+    assert "advanced level" in reply["content"]
 
 
 def test_template_modal_then_submit(discord_bot):

@@ -38,8 +38,9 @@ def multiple_choice(container):
     return [item for item in bank.items.values() if isinstance(item, MultipleChoice)]
 
 
-def right_letter(item):
-    return "abcde"[item.correct_index]
+def right_letter(prompt, item):
+    """The letter the right option has in the order this student was shown."""
+    return "abcde"[prompt.options.index(item.answer)]
 
 
 def reviews_kept(container, incoming):
@@ -192,10 +193,10 @@ def test_a_redis_blip_keeps_answering_refuses_quiz_writes_and_recovers_in_place(
                 item = items[n % len(items)]
                 prompt = container.quiz.next_prompt(quizzer, COURSE, item_id=item.id)
                 try:
-                    container.quiz.answer(quizzer, prompt.prompt_id, right_letter(item))
+                    container.quiz.answer(quizzer, prompt.prompt_id, right_letter(prompt, item))
                     acked.append(time.monotonic())
                 except StateUnavailableError:
-                    unanswered.append((prompt.prompt_id, right_letter(item)))
+                    unanswered.append((prompt.prompt_id, right_letter(prompt, item)))
                     raise
             except StateUnavailableError as exc:
                 refusals.append(str(exc))
@@ -284,7 +285,7 @@ def answer_until_redis_dies(container, quizzer, items):
         item = items[n % len(items)]
         try:
             prompt = container.quiz.next_prompt(quizzer, COURSE, item_id=item.id)
-            container.quiz.answer(quizzer, prompt.prompt_id, right_letter(item))
+            container.quiz.answer(quizzer, prompt.prompt_id, right_letter(prompt, item))
         except StateUnavailableError:
             return acked
         acked.append(time.monotonic())

@@ -26,7 +26,8 @@ def review(app, who, correct=True, offset=0):
     ]
     item = items[seen + offset]
     prompt = app.quiz.next_prompt(who, COURSE, item_id=item.id)
-    index = item.correct_index if correct else (item.correct_index + 1) % len(item.options)
+    right = prompt.options.index(item.answer)
+    index = right if correct else (right + 1) % len(item.options)
     return app.quiz.answer(who, prompt.prompt_id, "abcde"[index])
 
 

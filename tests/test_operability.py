@@ -200,8 +200,8 @@ def test_quiz_push_and_breaker_metrics(app, stub, llm_app, tmp_path):
     prompt = app.quiz.next_prompt(ada, COURSE, None, item.id)
     outcome = "correct"
     before = count("studybot_quiz_answers_total", kind="multiple-choice", outcome=outcome)
-    app.quiz.answer(ada, prompt.prompt_id, "abcde"[item.correct_index])
-    app.quiz.answer(ada, prompt.prompt_id, "abcde"[item.correct_index])
+    app.quiz.answer(ada, prompt.prompt_id, "abcde"[prompt.options.index(item.answer)])
+    app.quiz.answer(ada, prompt.prompt_id, "abcde"[prompt.options.index(item.answer)])
     assert (
         count("studybot_quiz_answers_total", kind="multiple-choice", outcome=outcome) == before + 1
     )

@@ -193,7 +193,7 @@ def test_reminders_respect_opt_in_quiet_hours_and_come_once_a_day(push_app, tmp_
     quiz.clock = lambda: datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     prompt = quiz.next_prompt(ada, COURSE)
     item = push_app.catalog.quiz_bank(COURSE).items[prompt.item_id]
-    answer = "abcde"[item.correct_index] if prompt.options else item.model_answer
+    answer = "abcde"[prompt.options.index(item.answer)] if prompt.options else item.model_answer
     quiz.answer(ada, prompt.prompt_id, answer)
     if not prompt.options:
         quiz.rate(ada, prompt.prompt_id, "again")

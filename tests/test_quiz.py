@@ -3,6 +3,7 @@
 import re
 import threading
 import time
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -10,8 +11,7 @@ import pytest
 from bot.config import RedisSettings
 from bot.core.errors import InputError, NotFoundError, StateUnavailableError
 from bot.quiz.bank import MultipleChoice, QuickCheck
-from bot.quiz.progress import streak_length
-from bot.quiz.service import study_day
+from bot.quiz.progress import streak_length, study_day
 from bot.wiring import Container
 from tests.conftest import COURSE, start_redis_server, student
 
@@ -40,12 +40,13 @@ def item_of(app, prompt):
     return app.catalog.quiz_bank(COURSE).items[prompt.item_id]
 
 
-def right_letter(item: MultipleChoice) -> str:
-    return "abcde"[item.correct_index]
+def right_letter(prompt, item: MultipleChoice) -> str:
+    """The letter the right option has in the order this student was shown."""
+    return "abcde"[prompt.options.index(item.answer)]
 
 
-def wrong_letter(item: MultipleChoice) -> str:
-    return "abcde"[(item.correct_index + 1) % len(item.options)]
+def wrong_letter(prompt, item: MultipleChoice) -> str:
+    return "abcde"[(prompt.options.index(item.answer) + 1) % len(item.options)]
 
 
 def next_kind(app, kind, concept=None, user="U1"):
@@ -56,7 +57,7 @@ def next_kind(app, kind, concept=None, user="U1"):
             return prompt
         item = item_of(app, prompt)
         if isinstance(item, MultipleChoice):
-            app.quiz.answer(student("a", user=user), prompt.prompt_id, right_letter(item))
+            app.quiz.answer(student("a", user=user), prompt.prompt_id, right_letter(prompt, item))
         else:
             app.quiz.answer(student("x", user=user), prompt.prompt_id, item.model_answer)
             app.quiz.rate(student("x", user=user), prompt.prompt_id, "good")
@@ -71,7 +72,7 @@ def test_a_new_student_gets_a_quiz_answers_and_it_comes_back_due(app, clock):
     assert re.fullmatch(r"[0-9a-f]{12}", prompt.prompt_id)
     item = item_of(app, prompt)
     if isinstance(item, MultipleChoice):
-        result = app.quiz.answer(me, prompt.prompt_id, right_letter(item))
+        result = app.quiz.answer(me, prompt.prompt_id, right_letter(prompt, item))
         assert result.correct is True and result.rating == "good"
     else:
         result = app.quiz.answer(me, prompt.prompt_id, item.model_answer)
@@ -98,14 +99,14 @@ def test_fsrs_intervals_grow_with_good_ratings_and_reset_on_again(app, clock):
     prompt = app.quiz.next_prompt(me, COURSE, item_id=item.id)
     intervals = []
     for _ in range(4):
-        result = app.quiz.answer(me, prompt.prompt_id, right_letter(item))
+        result = app.quiz.answer(me, prompt.prompt_id, right_letter(prompt, item))
         due = datetime.fromisoformat(result.next_due)
         intervals.append(due - clock.now)
         clock.now = due + timedelta(minutes=1)
         prompt = app.quiz.next_prompt(me, COURSE, "consensus")
         assert prompt.item_id == item.id and prompt.due
     assert intervals == sorted(intervals) and intervals[-1] > timedelta(days=2)
-    lapse = app.quiz.answer(me, prompt.prompt_id, wrong_letter(item))
+    lapse = app.quiz.answer(me, prompt.prompt_id, wrong_letter(prompt, item))
     assert lapse.correct is False and lapse.rating == "again"
     assert datetime.fromisoformat(lapse.next_due) - clock.now < timedelta(hours=1)
 
@@ -116,7 +117,7 @@ def test_multiple_choice_accepts_letter_number_or_text_and_refuses_other_options
     item = item_of(app, prompt)
     with pytest.raises(InputError, match="pick one of the options: a, b"):
         app.quiz.answer(me, prompt.prompt_id, "z")
-    number = str(item.correct_index + 1)
+    number = str(prompt.options.index(item.answer) + 1)
     assert app.quiz.answer(me, prompt.prompt_id, number).correct is True
     other = next_kind(app, "multiple-choice")
     text = item_of(app, other).answer.upper()
@@ -153,7 +154,7 @@ def test_answering_the_same_prompt_twice_counts_once(app, clock):
     results = []
 
     def answer():
-        results.append(app.quiz.answer(me, prompt.prompt_id, right_letter(item)))
+        results.append(app.quiz.answer(me, prompt.prompt_id, right_letter(prompt, item)))
 
     threads = [threading.Thread(target=answer) for _ in range(5)]
     for thread in threads:
@@ -196,7 +197,7 @@ def test_quiz_writes_are_refused_when_redis_stops_mid_quiz(
     item = item_of(container, prompt)
     process.kill()
     process.wait()
-    answer = right_letter(item) if isinstance(item, MultipleChoice) else item.model_answer
+    answer = right_letter(prompt, item) if isinstance(item, MultipleChoice) else item.model_answer
     with pytest.raises(StateUnavailableError, match="nothing was changed"):
         container.quiz.answer(me, prompt.prompt_id, answer)
     # The same Redis comes back (same port): the prompt is still open, nothing half-applied.
@@ -244,10 +245,33 @@ def test_streak_across_a_dst_change_in_the_students_timezone(app, clock):
         prompt = app.quiz.next_prompt(me, COURSE)
         item = item_of(app, prompt)
         if isinstance(item, MultipleChoice):
-            app.quiz.answer(me, prompt.prompt_id, right_letter(item))
+            app.quiz.answer(me, prompt.prompt_id, right_letter(prompt, item))
         else:
             app.quiz.answer(me, prompt.prompt_id, item.model_answer)
             app.quiz.rate(me, prompt.prompt_id, "good")
     assert app.quiz.stats(me, COURSE).streak == 6
     with pytest.raises(InputError, match="unknown timezone"):
         app.quiz.set_timezone(me, "Mars/Olympus")
+
+
+def test_options_come_in_each_students_own_stable_order_and_the_key_sits_anywhere(app, clock):
+    """1,000 deliveries put the key in each of four places within 5 points of a quarter."""
+    bank = app.catalog.quiz_bank(COURSE)
+    items = [i for i in bank.items.values() if isinstance(i, MultipleChoice)]
+    items = [i for i in items if len(i.options) == 4]
+    places = Counter()
+    for n in range(1000):
+        item = items[n % len(items)]
+        prompt = app.quiz.next_prompt(student("q", user=f"S{n}"), COURSE, item_id=item.id)
+        places[prompt.options.index(item.answer)] += 1
+    assert sorted(places) == [0, 1, 2, 3]
+    assert all(abs(count / 1000 - 0.25) <= 0.05 for count in places.values()), places
+
+    me = student("q", user="U7")
+    first = app.quiz.next_prompt(me, COURSE, item_id=items[0].id)
+    other_replica = Container(app.settings)
+    again = other_replica.quiz.next_prompt(me, COURSE, item_id=items[0].id)
+    assert again.options == first.options  # a re-render or another replica: same letters
+    assert sorted(first.options) == sorted(items[0].options)
+    letter = right_letter(first, items[0])
+    assert other_replica.quiz.answer(me, first.prompt_id, letter).correct is True

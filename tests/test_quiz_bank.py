@@ -15,19 +15,22 @@ PACK = REPO_ROOT / "knowledge" / COURSE
 
 def test_the_bank_has_enough_items_of_both_kinds_per_concept():
     bank = load_bank(PACK, COURSE)
-    assert len(bank.items) >= 80
+    assert len(bank.items) >= 130
     per_concept = Counter(item.concept for item in bank.items.values())
     assert set(per_concept) == {
-        "cap", "consistency", "consensus", "event-driven", "fault-tolerance", "storage"
+        "cap", "consistency", "consensus", "event-driven", "fault-tolerance", "storage", "design"
     }  # fmt: skip
-    assert min(per_concept.values()) >= 8
+    assert min(per_concept.values()) >= 10
     kinds = Counter(type(item) for item in bank.items.values())
-    assert kinds[MultipleChoice] >= 40 and kinds[QuickCheck] >= 20
+    assert kinds[MultipleChoice] >= 80 and kinds[QuickCheck] >= 30
+    worked = [i for i in bank.items if i.startswith("calc-")]  # "work it out" items
+    assert len(worked) >= 24
+    assert len({bank.items[i].concept for i in worked}) == 6
 
 
 def test_every_item_cites_a_real_section(indexed):
     report = sync_bank(indexed.index, load_bank(PACK, COURSE))
-    assert report.items >= 80 and report.stale == []
+    assert report.items >= 130 and report.stale == []
 
 
 def bank_folder(tmp_path, text):
@@ -91,3 +94,48 @@ def test_changed_source_sections_are_flagged_stale_until_the_item_is_edited(
     (folder / "quizzes" / "cap.yaml").write_text("concept: cap\nitems:" + edited)
     report = sync_bank(container.index, load_bank(folder, "c"))
     assert (report.updated, report.stale) == (1, [])
+
+
+@pytest.mark.slow  # loads the model and embeds the pack: `make test` also runs the lint first
+def test_the_shipped_bank_lints_clean(cli_env, capsys):
+    from tests.conftest import call
+
+    code, out, _ = call(capsys, "quiz", "--lint")
+    assert (code, out.strip()) == (0, f"{COURSE} quiz bank: clean"), out
+
+
+BIASED = """
+  - id: x-{n}
+    kind: multiple-choice
+    question: "Q{n}?"
+    options: ["The right answer, spelled out at length {n}", "No {n}", "Nope {n}", "{fourth}"]
+    answer: "The right answer, spelled out at length {n}"
+    explanation: "E"
+    source: {{path: 01-cap.md, section: "{section}"}}
+"""
+
+
+def test_lint_names_the_file_and_item_of_a_biased_duplicated_or_miscited_bank(
+    tmp_path, monkeypatch, capsys
+):
+    from bot.quiz.lint import lint_bank
+    from tests.conftest import call
+
+    items = [
+        BIASED.format(n=1, fourth="All of the above", section="Per data type"),
+        BIASED.format(n=2, fourth="no  2.", section="Per data type"),
+        BIASED.format(n=3, fourth="Maybe", section="No such heading"),
+        BIASED.format(n=4, fourth="Perhaps", section="Per data type"),
+    ]
+    folder = bank_folder(tmp_path / "knowledge", "concept: cap\nitems:" + "".join(items))
+    (folder / "01-cap.md").write_text("# CAP\n\n## Per data type\n\nDecide per data type.\n")
+    found = [str(f) for f in lint_bank(folder, "c")]
+    assert "x.yaml: x-1: an escape-hatch option: 'All of the above'" in found
+    assert "x.yaml: x-2: near-duplicate options: 'No 2' / 'no  2.'" in found
+    assert "x.yaml: x-3: cites a missing section: 01-cap.md > No such heading" in found
+    assert any(f.startswith("x.yaml: *: 4 of 4 keys are option A (at most 1): x-1") for f in found)
+    assert any(f.startswith("x.yaml: *: the key is the longest option in 4 of 4") for f in found)
+
+    monkeypatch.setenv("STUDYBOT_KNOWLEDGE_DIR", str(tmp_path / "knowledge"))
+    code, out, _ = call(capsys, "quiz", "--lint", "--course", "c")
+    assert code == 2 and "x.yaml: x-3: cites a missing section" in out

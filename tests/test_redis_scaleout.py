@@ -94,15 +94,16 @@ def multiple_choice(app):
     return [item for item in bank.items.values() if isinstance(item, MultipleChoice)]
 
 
-def right_letter(item):
-    return "abcde"[item.correct_index]
+def right_letter(prompt, item):
+    """The letter the right option has in the order this student was shown."""
+    return "abcde"[prompt.options.index(item.answer)]
 
 
 def review(app, who, offset=0):
     """One right multiple-choice answer to an item this student has not seen."""
     item = multiple_choice(app)[app.quiz.stats(who, COURSE).cards + offset]
     prompt = app.quiz.next_prompt(who, COURSE, item_id=item.id)
-    return app.quiz.answer(who, prompt.prompt_id, right_letter(item))
+    return app.quiz.answer(who, prompt.prompt_id, right_letter(prompt, item))
 
 
 # -- Cluster ------------------------------------------------------------------------------
@@ -184,7 +185,7 @@ def test_quizzes_groups_and_links_on_a_cluster(cluster_app):
     racers = [
         threading.Thread(
             target=lambda: results.append(
-                app.quiz.answer(ada, prompt.prompt_id, right_letter(item))
+                app.quiz.answer(ada, prompt.prompt_id, right_letter(prompt, item))
             )
         )
         for _ in range(4)
@@ -464,7 +465,7 @@ def test_a_sentinel_failover_keeps_answering_and_quiz_writes_resume_in_place(
     def answer(n):
         item = items[n % len(items)]
         prompt = container.quiz.next_prompt(quizzer, COURSE, item_id=item.id)
-        container.quiz.answer(quizzer, prompt.prompt_id, right_letter(item))
+        container.quiz.answer(quizzer, prompt.prompt_id, right_letter(prompt, item))
 
     for n in range(2):
         assert not ask(n)

@@ -200,6 +200,14 @@ def test_mentions_in_answers_ping_nobody(slack):
     assert "<!channel>" not in json.dumps(update) and "<!subteam" not in json.dumps(update)
 
 
+def test_study_level_chooses_and_refuses_an_unknown_one(slack):
+    slack.command("level beginner")
+    assert "beginner level" in slack.api.wait_for("chat.postEphemeral")[0]["text"]
+    slack.command("level upside-down")
+    refusal = slack.api.wait_for("chat.postEphemeral", 2)[1]["text"]
+    assert "choose beginner, intermediate, advanced or auto" in refusal
+
+
 def test_slash_help_unknown_and_quiz_buttons(slack):
     slack.command("help")
     assert "/study quiz" in slack.api.wait_for("chat.postEphemeral")[0]["text"]

@@ -15,18 +15,23 @@ from rich.text import Text
 from bot.adapters.failures import failure_of, note_failure
 from bot.core.assistant import Assistant
 from bot.core.errors import InputError
+from bot.core.examples import WorkedExamples
 from bot.core.models import Address, Citation, Incoming, Reply
 from bot.core.trace import Trace
+from bot.quiz.levels import LevelService
 from bot.quiz.progress import Stats
-from bot.quiz.service import AnswerResult, QuizPrompt, QuizService
+from bot.quiz.service import QuizService
+from bot.quiz.views import AnswerResult, QuizPrompt
 
 logger = logging.getLogger(__name__)
 
 HELP = """Ask anything about the course. Commands:
   /quiz [concept]      a quiz question (due cards first); type your answer next
   /stats               your progress
+  /level [LEVEL]       show or choose how deep answers go: beginner, intermediate, advanced, auto
   /template            list the prompt templates
   /template ID         fill a template for your own system, step by step
+  /template ID example see it filled in for a sample app (a worked example)
   /edit NAME=VALUE     correct what I understood, e.g. /edit system=a hotel chain
   /trace               how your last question was handled (retries, fallback, timings)
   /reset               forget this conversation
@@ -60,6 +65,8 @@ def render_result(result: AnswerResult) -> Markdown:
         )
         lines += [f"- missed: {point}" for point in result.missed]
         lines.append(f"**Model answer:** {result.model_answer}")
+        if result.hint:
+            lines.append(result.hint)
         if not result.rating:
             lines.append("How well did you recall it? **again / hard / good / easy**")
     if result.next_due:
@@ -121,6 +128,8 @@ class ConsoleChat:
         course: str | None = None,
         read: Callable[[str], str] = input,
         quiz: QuizService | None = None,
+        levels: LevelService | None = None,
+        examples: WorkedExamples | None = None,
     ) -> None:
         self._assistant = assistant
         self._console = console
@@ -130,6 +139,8 @@ class ConsoleChat:
         self._course = course
         self._thread = uuid.uuid4().hex[:12]
         self._quiz: QuizService | None = quiz
+        self._level_service = levels
+        self._example_service = examples
         self._open_prompt: QuizPrompt | None = None
         self._to_rate: str | None = None
 
@@ -170,7 +181,12 @@ class ConsoleChat:
                     slots = ", ".join(s.name for s in template.slots)
                     self._console.print(f"[bold]{template.id}[/bold]: {template.title} ({slots})")
                 return
+            template_id, _, rest = template_id.partition(" ")
             template = self._assistant.prompts.template(template_id)
+            if rest.strip().lower() == "example":
+                course = self._course_name()
+                self._console.print(Markdown(self._examples().show(course, template.id)))
+                return
             self._show(self._ask("Fill this template in for my system", template.id))
         elif line == "/quiz" or line.startswith("/quiz "):
             self._next_question(line.removeprefix("/quiz").strip() or None)
@@ -192,6 +208,11 @@ class ConsoleChat:
                     self._quiz_service().stats(self._incoming("stats"), self._course_name())
                 )
             )
+        elif line == "/level" or line.startswith("/level "):
+            incoming = self._incoming("level")
+            course = self._assistant.course_for(incoming)
+            said = self._levels().command(incoming, course, line.removeprefix("/level"))
+            self._console.print(escape(said))
         elif line.startswith("/"):
             raise InputError(f"unknown command {line.split()[0]!r}; /help lists them")
         elif self._to_rate:
@@ -212,6 +233,16 @@ class ConsoleChat:
         if self._quiz is None:
             raise InputError("quizzes are not available here")
         return self._quiz
+
+    def _levels(self) -> LevelService:
+        if self._level_service is None:
+            raise InputError("levels are not available here")
+        return self._level_service
+
+    def _examples(self) -> WorkedExamples:
+        if self._example_service is None:
+            raise InputError("worked examples are not available here")
+        return self._example_service
 
     def _course_name(self) -> str:
         return self._assistant.course_for(self._incoming("course"))

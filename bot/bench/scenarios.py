@@ -227,7 +227,7 @@ def quiz_row(container: Any, course: str, count: int) -> Row:
         item = items[number % len(items)]
         prompt = quiz.next_prompt(student, course, item_id=item.id)
         started = time.perf_counter()
-        quiz.answer(student, prompt.prompt_id, "abcde"[item.correct_index])
+        quiz.answer(student, prompt.prompt_id, "abcde"[prompt.options.index(item.answer)])
         samples.append(time.perf_counter() - started)
     return ms_row("quiz: answer + FSRS + leaderboard", samples)
 
@@ -276,7 +276,7 @@ def redis_memory_row(container: Any, course: str, students: int) -> Row:
         person = quiz.person(student)
         for item in items:
             prompt = quiz.next_prompt(student, course, item_id=item.id)
-            quiz.answer(student, prompt.prompt_id, "abcde"[item.correct_index])
+            quiz.answer(student, prompt.prompt_id, "abcde"[prompt.options.index(item.answer)])
         templates.append(person)
     dumps = {
         person: [

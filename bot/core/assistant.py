@@ -12,6 +12,7 @@ from bot import metrics
 from bot.core.errors import InputError, NotAllowedError, NotFoundError, StateUnavailableError
 from bot.core.extractive import AnswerComposer
 from bot.core.intent import EXPLAIN, Intent, IntentClassifier
+from bot.core.levels import INTERMEDIATE, LevelSource
 from bot.core.models import Address, Incoming, Passage, Reply, TemplateFill, Turn
 from bot.core.pending import PendingDecision, decide
 from bot.core.routing import CONCEPT_TITLES, route_concept
@@ -21,13 +22,7 @@ from bot.core.slots import MAX_ITEMS
 from bot.core.text import clean_query, clean_text
 from bot.core.trace import ModelCall, Trace, describe
 from bot.core.turns import TurnClassifier
-from bot.state.conversations import (
-    ConversationStore,
-    CourseChoices,
-    Gap,
-    GapLog,
-    PendingTemplate,
-)
+from bot.state.conversations import ConversationStore, CourseChoices, Gap, GapLog, PendingTemplate
 from bot.state.feedback import AnswerRecord, FeedbackStore
 from bot.state.traces import TraceLog
 from bot.templates import PromptLibrary, PromptTemplate
@@ -86,6 +81,7 @@ class Assistant:
         turns: TurnClassifier,
         slots: SlotReader,
         llm: LLMClient | None = None,
+        levels: LevelSource | None = None,
     ) -> None:
         self._searcher = searcher
         self._catalog = catalog
@@ -102,6 +98,7 @@ class Assistant:
         self._turns = turns
         self.slots = slots
         self.llm = llm
+        self._levels = levels
 
     # -- courses ---------------------------------------------------------------
 
@@ -428,6 +425,7 @@ class Assistant:
         on_token: TokenSink | None,
     ) -> Reply:
         mode, body = "extractive", None
+        level = self._level(ctx, concept)
         if self.llm and (fill is None or not fill.missing):
             from bot.llm import LLMUnavailable
 
@@ -442,6 +440,7 @@ class Assistant:
                         fill.prompt if fill else None,
                         on_token,
                         ctx.trace.model,
+                        level,
                     )
                 mode = "llm"
             except LLMUnavailable as exc:
@@ -449,7 +448,8 @@ class Assistant:
                 ctx.notes.append(f"Answered straight from the course notes: {exc.reason}.")
         if body is None:
             with ctx.trace.stage("retrieval"):
-                body = self._composer.compose(_without_slots(question, fill), passages)
+                about = fill.strip_from(question) if fill else question
+                body = self._composer.compose(about, passages, level)
         sections = [body]
         if fill:
             sections.append(
@@ -469,6 +469,12 @@ class Assistant:
         )
         return self._finish(reply)
 
+    def _level(self, ctx: _Context, concept: str | None) -> str:
+        """The level to write for: the student's choice, else what their quiz cards suggest."""
+        if self._levels is None or ctx.course is None:
+            return INTERMEDIATE
+        return self._levels.level_for(ctx.incoming, ctx.course, concept).level
+
     def _followups(
         self, concept: str | None, passages: list[Passage], fill: TemplateFill | None
     ) -> list[str]:
@@ -487,13 +493,3 @@ class Assistant:
         # Headings come from course files too: they must not ping or embed either.
         reply.citations = [safe_text(c) for c in reply.citations]
         return reply
-
-
-def _without_slots(question: str, fill: TemplateFill | None) -> str:
-    """The question minus the student's own system and lists, to explain the concept itself."""
-    if not fill:
-        return question
-    for value in fill.slots.values():
-        for item in value if isinstance(value, list) else [value]:
-            question = question.replace(str(item), " ")
-    return " ".join(question.split()) or question

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from bot.core.levels import BEGINNER, INTERMEDIATE
 from bot.core.models import Chunk, Passage
 from bot.retrieval.chunking import DANGLING, Unit, embedded_units, split_units, table_rows
 from bot.retrieval.embedding import Embedder
@@ -68,8 +69,14 @@ class AnswerComposer:
             self._cache.popitem(last=False)
         return units, by_text
 
-    def _section(self, passage: Passage, query: np.ndarray, seen: set[str]) -> list[_Scored]:
-        """The section's units in reading order, scored; chunk overlap read once."""
+    def _section(
+        self, passage: Passage, query: np.ndarray, seen: set[str], level: str = INTERMEDIATE
+    ) -> list[_Scored]:
+        """The section's units in reading order, scored for the level; chunk overlap read once.
+
+        A paragraph written for one level ("In short:", "In depth:") is not scored, so
+        the window stays in the body; `compose` adds the paragraph for its own level.
+        """
         scored: list[_Scored] = []
         for chunk in self._section_chunks(passage.chunk) or [passage.chunk]:
             units, vectors = self._units(chunk)
@@ -81,24 +88,45 @@ class AnswerComposer:
                 texts = table_rows(unit.text) if unit.kind == "table" else [unit.text]
                 found = [vectors[t] for t in texts if t in vectors]
                 score = None
-                if found:
-                    score = max(float(v @ query) for v in found) - (0.08 if unit.example else 0.0)
+                if found and not unit.level:
+                    # examples rank lower, except for beginners
+                    penalty = 0.08 if unit.example and level != BEGINNER else 0.0
+                    score = max(float(v @ query) for v in found) - penalty
+                if unit.kind == "table" and scored and scored[-1].unit.kind == "table":
+                    scored[-1] = _rejoined(scored[-1], _Scored(unit, score))
+                    continue
                 scored.append(_Scored(unit, score))
         return scored
 
-    def compose(self, question: str, passages: Sequence[Passage]) -> str:
-        """The answer's text: the main window, then at most one supporting window."""
+    def compose(self, question: str, passages: Sequence[Passage], level: str = INTERMEDIATE) -> str:
+        """The answer's text for a level: the main window, then at most one more part.
+
+        A beginner gets the section's plain summary first and no second section; an
+        advanced student gets the section's "In depth" paragraph after the window.
+        """
         if not passages:
             return ""
         query = self._embedder.embed_query(question)
         seen: set[str] = set()
-        units = self._section(passages[0], query, seen)
-        main = _window(units)
+        units = self._section(passages[0], query, seen, level)
+        main = _window(units, most=3 if level == BEGINNER else MAX_WINDOW)
         if main is None:
             return ""
-        parts = [_render(units[main[0] : main[1]])]
-        best = max(u.score for u in units[main[0] : main[1]] if u.score is not None)
-        words = sum(u.unit.words for u in units[main[0] : main[1]])
+        start, end = main
+        own = [u for u in units[:start] + units[end:] if u.unit.level == level]
+        if own:  # the level's own paragraph fits beside a window cut down to make room
+            fitted = _shortened(units, start, end, MAX_ANSWER_WORDS + 20 - _words(own, 0, len(own)))
+            own, (start, end) = (own, fitted) if fitted else ([], (start, end))
+        window = units[start:end]
+        parts = [_render(window)]
+        best = max((u.score for u in window if u.score is not None), default=0.0)
+        words = _words(window, 0, len(window)) + _words(own, 0, len(own))
+        if own and level == BEGINNER:
+            parts.insert(0, f"*In short:* {_render(own)}")
+        elif own:
+            parts.append(f"*In depth:* {_render(own)}")
+        if level == BEGINNER:
+            return "\n\n".join(parts)  # one idea at a time
         heading = passages[0].chunk.section
         for passage in passages[1:3]:
             if passage.chunk.section == heading or words >= MAX_ANSWER_WORDS - 30:
@@ -108,12 +136,32 @@ class AnswerComposer:
             if support is None:
                 continue
             chosen = other[support[0] : support[1]]
-            top = max(u.score for u in chosen if u.score is not None)
+            top = max((u.score for u in chosen if u.score is not None), default=-1.0)
             if top >= best - 0.1 and words + sum(u.unit.words for u in chosen) <= MAX_ANSWER_WORDS:
                 label = passage.chunk.section.split(" > ")[-1]
                 parts.append(f"*{label}:* {_render(chosen)}")
             break
         return "\n\n".join(parts)
+
+
+def _rejoined(first: _Scored, second: _Scored) -> _Scored:
+    """One table again from its two chunks' pieces, each overlapping row once."""
+    rows = first.unit.text.splitlines()
+    rows += [row for row in second.unit.text.splitlines() if row not in rows]
+    scores = [s for s in (first.score, second.score) if s is not None]
+    return _Scored(replace(first.unit, text="\n".join(rows)), max(scores, default=None))
+
+
+def _shortened(units: list[_Scored], start: int, end: int, budget: int) -> tuple[int, int] | None:
+    """The window without its last sentences until it fits the budget; None if it can't."""
+    while end - start > 1 and _words(units, start, end) > budget:
+        if units[end - 1].unit.kind != "sentence" or DANGLING.match(units[start].unit.text):
+            return None  # a list, a table or a procedure goes whole or not at all
+        end -= 1
+        while end - start > 1 and units[end - 1].unit.text.endswith(":"):
+            end -= 1  # the list it introduced is gone
+    has_score = any(u.score is not None for u in units[start:end])
+    return (start, end) if has_score and _words(units, start, end) <= budget else None
 
 
 def _window(units: list[_Scored], most: int = MAX_WINDOW, least: int = 2) -> tuple[int, int] | None:

@@ -166,6 +166,13 @@ class TemplateFill:
         """The `template` object of the JSON contract."""
         return {"id": self.id, "slots": self.slots, "missing": self.missing, "prompt": self.prompt}
 
+    def strip_from(self, question: str) -> str:
+        """The question minus the student's own system and lists, to explain the concept itself."""
+        for value in self.slots.values():
+            for item in value if isinstance(value, list) else [value]:
+                question = question.replace(str(item), " ")
+        return " ".join(question.split()) or question
+
 
 @dataclass(frozen=True)
 class Turn:

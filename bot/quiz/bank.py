@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -75,8 +76,37 @@ class MultipleChoice(_Item):
 
     @property
     def correct_index(self) -> int:
-        """Position of the right option."""
+        """Position of the right option in the bank file."""
         return self.options.index(self.answer)
+
+    def shown_order(self, seed: str) -> list[int]:
+        """Bank positions of the options in the order one student sees them.
+
+        A pure function of the seed (string seeds hash the same in every process),
+        so a re-render, a retry or another replica shows the same letters.
+        """
+        order = list(range(len(self.options)))
+        random.Random(f"{seed}|{self.id}").shuffle(order)
+        return order
+
+    def chosen(self, response: str, order: list[int] | None = None) -> str:
+        """The option a response picks: its letter (a-e), its number (1-5) or its exact text.
+
+        Letters and numbers count in the order the options were shown; a prompt
+        shown before shuffling, or before the item changed, counts in bank order.
+        """
+        fits = order and sorted(order) == list(range(len(self.options)))
+        shown = [self.options[i] for i in order] if order and fits else self.options
+        text = response.strip().rstrip(".)").lower()
+        if len(text) == 1 and "a" <= text <= chr(ord("a") + len(shown) - 1):
+            return shown[ord(text) - ord("a")]
+        if text.isdigit() and 1 <= int(text) <= len(shown):
+            return shown[int(text) - 1]
+        for option in shown:
+            if option.lower() == text:
+                return option
+        letters = ", ".join(chr(ord("a") + i) for i in range(len(shown)))
+        raise InputError(f"pick one of the options: {letters}")
 
 
 class QuickCheck(_Item):

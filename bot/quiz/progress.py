@@ -1,10 +1,40 @@
-"""Progress: due cards, streaks, per-concept mastery from FSRS retrievability, and a PNG chart."""
+"""Progress: study days, due cards, streaks, mastery from FSRS retrievability, a PNG chart."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.core.errors import InputError
+
+DAY_STARTS_AT = timedelta(hours=4)  # a late-night session still counts for the day before
+
+
+def utc_now() -> datetime:
+    """The real clock (tests inject their own)."""
+    return datetime.now(UTC)
+
+
+def study_day(moment: datetime, timezone: str) -> date:
+    """The student's local study day: it runs from 4 a.m. to 4 a.m. local time.
+
+    Subtracting on the local wall clock keeps the boundary at 4 a.m. across DST changes.
+    """
+    local = moment.astimezone(ZoneInfo(timezone))
+    return (local.replace(tzinfo=None) - DAY_STARTS_AT).date()
+
+
+def validate_timezone(name: str) -> str:
+    """An IANA timezone name, or InputError."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InputError(
+            f"unknown timezone {name[:60]!r}; use an IANA name like Europe/Berlin"
+        ) from exc
+    return name
 
 
 @dataclass

@@ -9,10 +9,9 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import redis
 from fsrs import Card, Rating, Scheduler
@@ -24,13 +23,15 @@ from bot.core.models import Incoming
 from bot.quiz.bank import MultipleChoice, QuickCheck, QuizBank
 from bot.quiz.grading import Coverage, grade_key_points
 from bot.quiz.groups import GroupService
-from bot.quiz.progress import Stats, streak_length
+from bot.quiz.progress import Stats, streak_length, study_day, utc_now, validate_timezone
+from bot.quiz.views import AnswerResult, QuizPrompt
 from bot.retrieval.embedding import Embedder
 from bot.state.keys import Keyspace
 from bot.state.redis_client import transaction
 
 if TYPE_CHECKING:
     from bot.llm import LLMClient
+    from bot.quiz.coaching import BeginnerCoach
 
 logger = logging.getLogger(__name__)
 
@@ -38,68 +39,10 @@ Clock = Callable[[], datetime]
 Item = MultipleChoice | QuickCheck
 RATINGS = {"again": Rating.Again, "hard": Rating.Hard, "good": Rating.Good, "easy": Rating.Easy}
 POINTS = {Rating.Again: 0, Rating.Hard: 1, Rating.Good: 2, Rating.Easy: 3}
-DAY_STARTS_AT = timedelta(hours=4)  # a late-night session still counts for the day before
 PROMPT_TTL = 24 * 3600
 MAX_REVIEWS_KEPT = 5000
 EXPIRED = "that quiz question has expired or does not exist; ask for a new one"
 UNAVAILABLE = "quizzes are unavailable right now, so nothing was changed; try again shortly"
-
-
-def utc_now() -> datetime:
-    """The real clock (tests inject their own)."""
-    return datetime.now(UTC)
-
-
-def study_day(moment: datetime, timezone: str) -> date:
-    """The student's local study day: it runs from 4 a.m. to 4 a.m. local time.
-
-    Subtracting on the local wall clock keeps the boundary at 4 a.m. across DST changes.
-    """
-    local = moment.astimezone(ZoneInfo(timezone))
-    return (local.replace(tzinfo=None) - DAY_STARTS_AT).date()
-
-
-def validate_timezone(name: str) -> str:
-    """An IANA timezone name, or InputError."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InputError(
-            f"unknown timezone {name[:60]!r}; use an IANA name like Europe/Berlin"
-        ) from exc
-    return name
-
-
-@dataclass
-class QuizPrompt:
-    """A question put to a student; its id is what buttons and answers refer to."""
-
-    prompt_id: str
-    item_id: str
-    kind: str
-    concept: str
-    text: str
-    options: list[str] = field(default_factory=list)
-    due: bool = False  # a review of a due card, not a new item
-
-
-@dataclass
-class AnswerResult:
-    """The outcome of an answer; `duplicate` when the prompt was already answered."""
-
-    prompt_id: str
-    item_id: str
-    kind: str
-    correct: bool | None  # multiple choice only
-    explanation: str
-    source: str
-    model_answer: str = ""
-    covered: list[str] = field(default_factory=list)
-    missed: list[str] = field(default_factory=list)
-    score: float = 0.0
-    rating: str | None = None  # set once FSRS has been updated
-    next_due: str | None = None  # ISO time of the next review
-    duplicate: bool = False
 
 
 Graded = tuple[AnswerResult, Rating | None]
@@ -121,6 +64,7 @@ class QuizService:
         clock: Clock = utc_now,
         groups: GroupService | None = None,
         llm: LLMClient | None = None,
+        coach: BeginnerCoach | None = None,
     ) -> None:
         self._redis = client
         self._keys = keys
@@ -131,6 +75,7 @@ class QuizService:
         self.clock = clock
         self.groups = groups
         self._llm = llm
+        self._coach = coach
 
     # -- people ----------------------------------------------------------------
 
@@ -253,10 +198,13 @@ class QuizService:
         course: str,
         concept: str | None = None,
         item_id: str | None = None,
+        shuffled: bool = True,
     ) -> QuizPrompt | None:
         """The next due card (optionally of one concept), else a new item; None when caught up.
 
-        `item_id` asks a particular item ("quiz me on this").
+        `item_id` asks a particular item ("quiz me on this"). Options come in the
+        student's own stable order; `shuffled=False` keeps the bank's order, for an
+        answer to a channel quiz whose buttons carry bank positions.
         """
         bank = self._banks(course)
         if concept and concept not in bank.concepts():
@@ -284,16 +232,25 @@ class QuizService:
             if not fresh:
                 return None
             item, is_due = random.Random(f"{person}:{len(seen)}").choice(fresh), False
+        order = []
+        if isinstance(item, MultipleChoice):
+            order = item.shown_order(person) if shuffled else list(range(len(item.options)))
         prompt = QuizPrompt(
             prompt_id=secrets.token_hex(6),  # hex: never starts with "-" (a CLI option)
             item_id=item.id,
             kind=item.kind,
             concept=item.concept,
             text=item.text,
-            options=list(item.options) if isinstance(item, MultipleChoice) else [],
+            options=[item.options[i] for i in order],
             due=is_due,
         )
-        record = {"course": course, "item_id": item.id, "state": "open", "issued": now.isoformat()}
+        record = {
+            "course": course,
+            "item_id": item.id,
+            "state": "open",
+            "issued": now.isoformat(),
+            "order": order,  # what each letter meant when it was shown
+        }
         try:
             self._redis.set(
                 f"{prefix}:prompt:{prompt.prompt_id}", json.dumps(record), ex=PROMPT_TTL
@@ -322,7 +279,7 @@ class QuizService:
                 raise InputError("the answer is empty")
             source = f"{item.source.path} > {item.source.section}"
             if isinstance(item, MultipleChoice):
-                choice = _option(item, text)
+                choice = item.chosen(text, record.get("order"))
                 correct = choice == item.answer
                 result = AnswerResult(
                     prompt_id, item.id, item.kind, correct, item.explanation, source,
@@ -334,6 +291,7 @@ class QuizService:
                 prompt_id, item.id, item.kind, None, "", source,
                 model_answer=item.model_answer, covered=coverage.covered,
                 missed=coverage.missed, score=round(coverage.score, 2),
+                hint=self._hint(incoming, record["course"], item, coverage.missed),
             )  # fmt: skip
             return result, None
 
@@ -354,10 +312,14 @@ class QuizService:
             result = AnswerResult(
                 prompt_id, item.id, item.kind, None, "", source,
                 model_answer=item.model_answer, missed=list(item.key_points),
+                hint=self._hint(incoming, record["course"], item, list(item.key_points)),
             )  # fmt: skip
             return result, None
 
         return _counted(self._apply(person, prompt_id, grade, new_state="answered"), "revealed")
+
+    def _hint(self, incoming: Incoming, course: str, item: QuickCheck, missed: list[str]) -> str:
+        return self._coach.hint(incoming, course, item, missed) if self._coach else ""
 
     def _grade(self, item: QuickCheck, answer: str) -> Coverage:
         """Key-point coverage by the model when one is configured, else offline."""
@@ -528,17 +490,3 @@ def _counted(result: AnswerResult, outcome: str) -> AnswerResult:
     if not result.duplicate:
         metrics.QUIZ_ANSWERS.labels(result.kind, outcome).inc()
     return result
-
-
-def _option(item: MultipleChoice, response: str) -> str:
-    """The option a response picks: its letter (a-e), its number (1-5) or its exact text."""
-    text = response.strip().rstrip(".)").lower()
-    if len(text) == 1 and "a" <= text <= chr(ord("a") + len(item.options) - 1):
-        return item.options[ord(text) - ord("a")]
-    if text.isdigit() and 1 <= int(text) <= len(item.options):
-        return item.options[int(text) - 1]
-    for option in item.options:
-        if option.lower() == text:
-            return option
-    letters = ", ".join(chr(ord("a") + i) for i in range(len(item.options)))
-    raise InputError(f"pick one of the options: {letters}")

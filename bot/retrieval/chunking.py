@@ -22,14 +22,20 @@ _MARKUP = re.compile(r"\*\*|__|`")
 # never retrieved alone ("That trade-off is what PACELC describes" only names PACELC).
 DANGLING = re.compile(
     r"^(?:this|these|that|those|it|its|they|them|their|such|both|either|neither|"
-    r"however|but|so|thus|hence|therefore|instead|also|then|otherwise|likewise|"
+    r"however|but|so|thus|hence|therefore|instead(?! of)|also|then|otherwise|likewise|"
     r"outside (?:these|those|this|that)|in (?:this|that|these|those|such) \w+|"
     r"for (?:this|that|these|those) \w+|the (?:former|latter|same)|[\w ]{1,40}, (?:though|however)|"
     r"\w+ (?:them|these|those|this|it)(?! \w+ (?:is|are|was|were)\b))\b",
     re.IGNORECASE,
 )
 _ITEM = re.compile(r"^\s*([-*\u2022+]|\d{1,2}[.)])\s+")
-_LABEL = re.compile(r"^\s*(?:[-*]\s+)?\*{0,2}(example|note)\*{0,2}:\s*", re.IGNORECASE)
+_LABEL = re.compile(
+    r"^\s*(?:[-*]\s+)?\*{0,2}(example|note|in short|in depth)\*{0,2}:\s*", re.IGNORECASE
+)
+# A paragraph written for one level: the plain summary, or the expert's detail.
+LEVEL_OF_LABEL = {"in short": "beginner", "in depth": "advanced"}
+# A lesson's reading list is for people reading the file; the bot does not index it.
+_READING_LIST = re.compile(r"(further reading|references|bibliography)$", re.IGNORECASE)
 
 
 def chunk_document(
@@ -54,6 +60,8 @@ def chunk_document(
         if "h1" not in piece.metadata:
             headings.insert(0, document.title)
         section = " > ".join(h.strip() for h in headings if h.strip())
+        if _READING_LIST.match(section.split(" > ")[-1]):
+            continue  # titles and authors answer no question; they crowded out real sources
         for text in by_size.split_text(piece.page_content):
             text = text.strip()
             if not text:
@@ -101,6 +109,7 @@ class Unit:
     example: bool  # inside a worked example ("Example: ...")
     kind: str  # "sentence" | "item" | "step" | "table"
     continues: bool = False  # the item's second or later sentence
+    level: str = ""  # "beginner" in an "In short:" paragraph, "advanced" in "In depth:"
 
     @property
     def words(self) -> int:
@@ -114,9 +123,12 @@ class Unit:
 
 
 def _blocks(text: str) -> list[str]:
-    """Paragraphs, with a table that follows its lead-in line without a blank line apart."""
+    """Paragraphs, with a table that follows its lead-in line without a blank line apart.
+
+    The header splitter keeps a paragraph break as a Markdown hard break: two spaces, a newline.
+    """
     blocks: list[str] = []
-    for paragraph in re.split(r"\n\s*\n", text):
+    for paragraph in re.split(r"\n\s*\n|(?<=\S  )\n", text):
         run: list[str] = []
         for line in paragraph.splitlines():
             if run and line.lstrip().startswith("|") != run[-1].lstrip().startswith("|"):
@@ -138,7 +150,9 @@ def split_units(text: str) -> list[Unit]:
         if len(lines) >= 2 and all(line.lstrip().startswith("|") for line in lines):
             units.append(Unit(paragraph.strip(), False, "table"))
             continue
-        example = bool(_LABEL.match(paragraph))
+        label = _LABEL.match(paragraph)
+        name = label[1].lower() if label else ""
+        example, level = name in {"example", "note"}, LEVEL_OF_LABEL.get(name, "")
         for line in _LABEL.sub("", paragraph).splitlines():
             marker = _ITEM.match(line)
             kind = "sentence" if not marker else "step" if marker[1][0].isdigit() else "item"
@@ -155,7 +169,7 @@ def split_units(text: str) -> list[Unit]:
                 if sentence and not sentence.startswith("|"):
                     # an item's second sentence continues it: "- Locks: ... Two can't ..."
                     continues = bool(marker) and number > int(headed)
-                    units.append(Unit(sentence, example, kind, continues=continues))
+                    units.append(Unit(sentence, example, kind, continues, level))
     return units
 
 

@@ -84,6 +84,17 @@ class HybridSearcher:
         """Every chunk of the section a chunk belongs to, in order."""
         return self._course(chunk.course).sections.get((chunk.path, chunk.section), [])
 
+    def sections(self, course: str) -> list[tuple[str, str]]:
+        """Every section of a course as (path, its own heading), in index order."""
+        return [(path, section.split(" > ")[-1]) for path, section in self._course(course).sections]
+
+    def section_text(self, course: str, path: str, heading: str) -> str:
+        """The text of the section a quiz item cites (by its own heading), or ""."""
+        for (where, section), chunks in self._course(course).sections.items():
+            if where == path and section.split(" > ")[-1] == heading:
+                return _joined([c.text for c in chunks])
+        return ""
+
     def sentence_vectors(self, chunk: Chunk) -> np.ndarray | None:
         """The chunk's sentence vectors as stored at ingest, if it has them."""
         return self._course(chunk.course).sentence_vectors.get(chunk.id)
@@ -189,3 +200,19 @@ def _small_units(
         owners.extend([position[chunk.id]] * len(alone))
     matrix = np.vstack(rows) if rows else np.zeros((0, 1), np.float32)
     return matrix.astype(np.float32), np.array(owners, np.int64)
+
+
+def _joined(texts: list[str]) -> str:
+    """A section's chunks as one Markdown text: each overlap read once, a paragraph per block.
+
+    The splitter repeats the end of a chunk at the start of the next; a table cut between
+    two chunks joins up again, because its rows meet on a plain line break.
+    """
+    whole = ""
+    for text in texts:
+        overlap = next(
+            (n for n in range(min(len(whole), len(text)), 0, -1) if whole.endswith(text[:n])), 0
+        )
+        rest = text[overlap:]
+        whole += rest if not whole or overlap else "\n" + rest
+    return whole.replace("  \n", "\n\n")

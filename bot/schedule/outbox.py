@@ -23,8 +23,13 @@ class PushMessage:
     concept: str
     kind: str
     text: str
-    options: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)  # in the order shown
     course: str = ""
+    positions: list[int] = field(default_factory=list)  # each shown option's place in the bank
+
+    def option_values(self) -> list[tuple[str, int]]:
+        """(option, bank position) as shown: buttons carry the position, not the letter."""
+        return list(zip(self.options, self.positions or range(len(self.options)), strict=False))
 
 
 class DeliveryError(Exception):

@@ -20,8 +20,8 @@ from tenacity import Retrying, stop_after_attempt, wait_random_exponential
 from bot import metrics
 from bot.core.errors import InputError, NotFoundError, StateUnavailableError
 from bot.core.models import Address
-from bot.quiz.bank import QuizBank
-from bot.quiz.service import validate_timezone
+from bot.quiz.bank import MultipleChoice, QuizBank
+from bot.quiz.progress import validate_timezone
 from bot.schedule.outbox import Outbox, PushMessage
 from bot.state.keys import Keyspace
 
@@ -169,15 +169,21 @@ class PushScheduler:
         items = bank.by_concept(sub.concept)
         if not items:
             raise NotFoundError(f"no quiz items for {sub.course}")
-        item = random.Random(f"{sub.tenant}|{sub.channel}|{local_date}").choice(items)
+        seed = f"{sub.tenant}|{sub.channel}|{local_date}"
+        item = random.Random(seed).choice(items)
+        order, options = [], []
+        if isinstance(item, MultipleChoice):  # one shuffle for the channel's day
+            order = item.shown_order(seed)
+            options = [item.options[i] for i in order]
         return PushMessage(
             local_date.isoformat(),
             item.id,
             item.concept,
             item.kind,
             item.text,
-            list(getattr(item, "options", [])),
+            options,
             sub.course,
+            order,
         )
 
     def tick(self, now: datetime) -> list[str]:

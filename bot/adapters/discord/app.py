@@ -18,6 +18,7 @@ from bot.adapters.discord import translate
 from bot.adapters.failures import failure_of, handoff, tell_quietly, watch_orphans
 from bot.config import DiscordSettings
 from bot.core.errors import InputError
+from bot.core.levels import AUTO, LEVELS
 from bot.core.models import Address, Incoming, Reply
 from bot.core.trace import Trace
 from bot.health import Health, drain, start_server, stop_event
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 HELP = """**Studybot** answers questions about the course and quizzes you.
 `/study ask` · `/study template` · `/study quiz` · `/study stats` · `/study streak` · `/study link`
 `/study group create|join|leave|list|leaderboard` · `/study subscribe` · `/study unsubscribe`
-`/study subscriptions` · `/study course` · `/study trace` · `/study help`
+`/study subscriptions` · `/study course` · `/study level` · `/study trace` · `/study help`
 Or mention me, or DM me."""
 
 
@@ -381,8 +382,8 @@ class QuizChoice(
             prompt_id = self.key
             if self.kind == "i":
                 course = await client.core(client.container.assistant.course_for, who)
-                prompt_id = (
-                    await client.core(quiz.next_prompt, who, course, None, self.key)
+                prompt_id = (  # the channel quiz's buttons carry bank positions
+                    await client.core(quiz.next_prompt, who, course, None, self.key, False)
                 ).prompt_id
             # Any digit fits the custom_id pattern; the core refuses options that don't exist.
             letter = chr(ord("a") + self.choice)
@@ -697,6 +698,17 @@ def study_commands(client: StudyClient) -> app_commands.Group:
 
         await _guarded(interaction, work)
 
+    @study.command(name="level", description="Show or choose how deep answers go")
+    @app_commands.choices(level=[app_commands.Choice(name=n, value=n) for n in (*LEVELS, AUTO)])
+    async def level(interaction: discord.Interaction, level: str | None = None) -> None:
+        async def work() -> None:
+            who = _incoming(interaction, "level")
+            course = await client.core(container.assistant.course_for, who)
+            said = await client.core(container.levels.command, who, course, level or "")
+            await interaction.followup.send(said, ephemeral=True)
+
+        await _guarded(interaction, work)
+
     @study.command(name="link", description="Link your Slack and Discord accounts")
     async def link(interaction: discord.Interaction, code: str | None = None) -> None:
         async def work() -> None:
@@ -716,13 +728,28 @@ def study_commands(client: StudyClient) -> app_commands.Group:
 
     @study.command(name="template", description="Fill a prompt template for your own system")
     @app_commands.autocomplete(template=template_choices)
+    @app_commands.describe(example="Show it filled in for a sample app instead")
     async def template(
-        interaction: discord.Interaction, template: str, question: str | None = None
+        interaction: discord.Interaction,
+        template: str,
+        question: str | None = None,
+        example: bool = False,
     ) -> None:
         try:
             chosen = container.prompts.template(template)
         except InputError as exc:
             await interaction.response.send_message(str(exc), ephemeral=True)
+            return
+        if example:
+
+            async def show() -> None:
+                who = _incoming(interaction, "template example")
+                course = await client.core(container.assistant.course_for, who)
+                text = await client.core(container.worked_examples.show, course, chosen.id)
+                for part in translate.split_message(text):
+                    await interaction.followup.send(part, ephemeral=True)
+
+            await _guarded(interaction, show)
             return
         if len(chosen.slots) > 5:  # Discord modals hold 5 inputs: ask in chat instead
 

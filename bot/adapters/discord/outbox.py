@@ -15,8 +15,8 @@ def push_components(message: PushMessage) -> list[dict[str, Any]]:
     """Option buttons whose custom ids the client's persistent handlers understand."""
     buttons = [
         {"type": 2, "style": 1, "label": f"{chr(65 + i)}. {option}"[:80],
-         "custom_id": f"sb:q:i:{message.item_id}:{i}"}
-        for i, option in enumerate(message.options)
+         "custom_id": f"sb:q:i:{message.item_id}:{position}"}
+        for i, (option, position) in enumerate(message.option_values())
     ]  # fmt: skip
     return [{"type": 1, "components": buttons}] if buttons else []
 

@@ -10,7 +10,7 @@ import discord
 from bot.core.links import percent_encode, safe_url
 from bot.core.models import Address, Citation, Incoming, Reply
 from bot.quiz.progress import Stats
-from bot.quiz.service import AnswerResult, QuizPrompt
+from bot.quiz.views import AnswerResult, QuizPrompt
 
 MESSAGE_LIMIT = 2000  # characters in one message
 EMBED_DESCRIPTION_LIMIT = 4096
@@ -133,6 +133,8 @@ def result_text(result: AnswerResult) -> str:
         lines.append(result.explanation)
     else:
         lines.append(f"**Model answer:** {result.model_answer}")
+    if result.hint:
+        lines.append(result.hint)
     lines.append(f"*Source: {result.source}*")
     return "\n".join(lines)
 

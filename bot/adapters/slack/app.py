@@ -40,6 +40,7 @@ HELP = """*Studybot* answers questions about the course and quizzes you. Try:
 • `@studybot why add randomness to retry delays?` (or DM me)
 • `/study ask QUESTION` · `/study template [ID]` · `/study quiz [concept]`
 • `/study stats` · `/study streak` · `/study link [CODE]`
+• `/study level [beginner|intermediate|advanced|auto]` (how deep answers go)
 • `/study group create|join|leave|list|leaderboard NAME`
 • `/study subscribe HH:MM TIMEZONE [days] [concept]` · `/study unsubscribe` · `/study subscriptions`
 • `/study course [NAME]` · `/study trace` (how your last question was handled) · `/study help`"""
@@ -501,6 +502,19 @@ class SlackBot:
                 client, body, self.container.quiz.rate, self._student(body), prompt_id, rating
             )
 
+        @app.action("template_example")
+        async def on_template_example(
+            ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+        ) -> None:
+            await ack()
+            who = self._student(body)
+            try:
+                await self.worked_example(client, who, action["value"])
+            except (InputError, StateUnavailableError) as exc:
+                await client.chat_postEphemeral(
+                    channel=who.address.channel, user=who.user, text=translate.escape(str(exc))
+                )
+
         @app.action("edit_template")
         async def on_edit_template(
             ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
@@ -636,7 +650,9 @@ class SlackBot:
             return
         course = await self.core(self.container.assistant.course_for, who)
         try:  # the item may have left the bank since the daily quiz was posted
-            prompt = await self.core(self.container.quiz.next_prompt, who, course, None, key)
+            prompt = await self.core(
+                self.container.quiz.next_prompt, who, course, None, key, False
+            )  # the channel quiz's buttons carry bank positions
         except (InputError, StateUnavailableError) as exc:
             await client.chat_postEphemeral(
                 channel=who.address.channel, user=who.user, text=str(exc)
@@ -723,6 +739,10 @@ class SlackBot:
                 await self.quiz(client, team, channel, user, rest or None)
             elif sub in {"stats", "streak"}:
                 await self.stats(client, incoming, charts=sub == "stats")
+            elif sub == "level":
+                course = await self.core(self.container.assistant.course_for, incoming)
+                said = await self.core(self.container.levels.command, incoming, course, rest)
+                await tell(translate.escape(said))
             elif sub == "link":
                 if rest:
                     await self.core(self.container.quiz.redeem_link, incoming, rest)
@@ -852,13 +872,26 @@ class SlackBot:
         """`/study template`: list them; `/study template ID [question]`: a prefilled modal."""
         prompts = self.container.assistant.prompts
         template_id, _, question = rest.partition(" ")
+        channel, user = incoming.address.channel, incoming.user
         if not template_id:
             lines = [f"• `{t.id}`: {t.title}" for t in prompts.user_templates()]
-            await client.chat_postEphemeral(
-                channel=incoming.address.channel,
-                user=incoming.user,
-                text="Templates (open one with `/study template ID`):\n" + "\n".join(lines),
+            course = await self.core(self.container.assistant.course_for, incoming)
+            examples = await self.core(self.container.worked_examples.available, course)
+            text = (
+                "Templates (open one with `/study template ID`, or see one filled in for a "
+                "sample app with `/study template ID example`):\n" + "\n".join(lines)
             )
+            buttons = [
+                translate.example_button(t.id, t.title) for t in prompts.user_templates()
+                if t.id in examples
+            ]  # fmt: skip
+            blocks = [translate.section(text)]
+            if buttons:
+                blocks.append({"type": "actions", "elements": buttons})
+            await client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)
+            return
+        if question.strip().lower() == "example":
+            await self.worked_example(client, incoming, template_id)
             return
         template = prompts.template(template_id)
         prefill = self.container.assistant.slots.read(template, question) if question else {}
@@ -866,6 +899,19 @@ class SlackBot:
         if not command.get("trigger_id"):
             raise InputError("this command can't open a form here; try again from Slack")
         await client.views_open(trigger_id=command["trigger_id"], view=view)
+
+    async def worked_example(
+        self, client: AsyncWebClient, incoming: Incoming, template_id: str
+    ) -> None:
+        """The course's worked example for a template, privately, in as many sections as needed."""
+        course = await self.core(self.container.assistant.course_for, incoming)
+        text = await self.core(self.container.worked_examples.show, course, template_id)
+        blocks = [
+            translate.section(part) for part in translate.split_text(translate.to_mrkdwn(text))
+        ]
+        await client.chat_postEphemeral(
+            channel=incoming.address.channel, user=incoming.user, text=text[:3000], blocks=blocks
+        )
 
     async def on_template_submit(
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient

@@ -8,7 +8,7 @@ from typing import Any
 from bot.core.links import percent_encode, safe_url
 from bot.core.models import Address, Citation, Incoming, Reply
 from bot.quiz.progress import Stats
-from bot.quiz.service import AnswerResult, QuizPrompt
+from bot.quiz.views import AnswerResult, QuizPrompt
 from bot.schedule.outbox import PushMessage
 
 SECTION_LIMIT = 3000  # characters in one section block's text
@@ -97,8 +97,13 @@ def command_to_incoming(payload: dict[str, Any], text: str, is_admin: bool = Fal
     )
 
 
-def _section(text: str) -> dict[str, Any]:
+def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def example_button(template_id: str, title: str) -> dict[str, Any]:
+    """A button that shows one template filled in for a sample app."""
+    return _button(f"See a worked example: {title}", "template_example", template_id)
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
@@ -118,11 +123,11 @@ def render_reply(reply: Reply) -> tuple[str, list[dict[str, Any]]]:
     prompt = reply.template.prompt if reply.template and reply.template.prompt else None
     # A filled prompt goes in blocks of its own, with a modal for copying it.
     body = reply.body if prompt else reply.answer
-    blocks = [_section(piece) for piece in split_text(to_mrkdwn(body))]
+    blocks = [section(piece) for piece in split_text(to_mrkdwn(body))]
     if prompt:
         blocks.append({"type": "divider"})
-        blocks.append(_section("*Filled prompt* (open it to copy):"))
-        blocks += [_section(f"```{p}```") for p in split_text(escape(prompt), SECTION_LIMIT - 6)]
+        blocks.append(section("*Filled prompt* (open it to copy):"))
+        blocks += [section(f"```{p}```") for p in split_text(escape(prompt), SECTION_LIMIT - 6)]
         blocks.append(
             {
                 "type": "actions",
@@ -149,7 +154,7 @@ def render_reply(reply: Reply) -> tuple[str, list[dict[str, Any]]]:
     if elements:
         blocks.append({"type": "actions", "elements": elements[:25]})
     if len(blocks) > BLOCK_LIMIT:
-        blocks = [*blocks[: BLOCK_LIMIT - 1], _section("_(answer shortened)_")]
+        blocks = [*blocks[: BLOCK_LIMIT - 1], section("_(answer shortened)_")]
     fallback = to_mrkdwn(reply.answer)[:3000]
     return fallback, blocks
 
@@ -157,29 +162,34 @@ def render_reply(reply: Reply) -> tuple[str, list[dict[str, Any]]]:
 def render_prompt(prompt: QuizPrompt) -> tuple[str, list[dict[str, Any]]]:
     """A personal quiz question: option buttons, or Reveal for a quick check."""
     label = "Review" if prompt.due else "New question"
-    blocks = [_section(f"*{label} ({escape(prompt.concept)}):* {escape(prompt.text)}")]
+    blocks = [section(f"*{label} ({escape(prompt.concept)}):* {escape(prompt.text)}")]
     if prompt.options:
-        blocks.append(_options(prompt.options, f"p|{prompt.prompt_id}"))
+        blocks.append(_options(list(enumerate(prompt.options)), f"p|{prompt.prompt_id}"))
     else:
         reveal = _button("Reveal answer", "quiz_reveal", prompt.prompt_id)
         blocks.append({"type": "actions", "elements": [reveal]})
     return escape(prompt.text), blocks
 
 
-def _options(options: list[str], key: str) -> dict[str, Any]:
-    """Option buttons whose values say what is answered: "p|PROMPT|i" or "i|ITEM|i"."""
+def _options(options: list[tuple[int, str]], key: str) -> dict[str, Any]:
+    """Option buttons whose values say what is answered.
+
+    "p|PROMPT|i" names the i-th option shown in a student's own prompt;
+    "i|ITEM|i" the option at bank position i of a channel quiz.
+    """
     buttons = [
-        _button(f"{chr(65 + i)}. {option}", f"quiz_answer_{i}", f"{key}|{i}")
-        for i, option in enumerate(options)
+        _button(f"{chr(65 + i)}. {option}", f"quiz_answer_{i}", f"{key}|{value}")
+        for i, (value, option) in enumerate(options)
     ]
     return {"type": "actions", "elements": buttons}
 
 
 def render_push(message: PushMessage) -> tuple[str, list[dict[str, Any]]]:
     """A channel's daily quiz: anyone may answer; each answer counts for the clicker."""
-    blocks = [_section(f"*Daily quick check ({escape(message.concept)}):* {escape(message.text)}")]
+    blocks = [section(f"*Daily quick check ({escape(message.concept)}):* {escape(message.text)}")]
     if message.options:
-        blocks.append(_options(message.options, f"i|{message.item_id}"))
+        positions = [(position, option) for option, position in message.option_values()]
+        blocks.append(_options(positions, f"i|{message.item_id}"))
     elif message.item_id:
         blocks.append(
             {"type": "actions", "elements": [_button("Try it", "quiz_try", message.item_id)]}
@@ -204,8 +214,10 @@ def render_result(result: AnswerResult) -> tuple[str, list[dict[str, Any]]]:
         lines += [verdict, escape(result.explanation)]
     else:
         lines.append(f"*Model answer:* {escape(result.model_answer)}")
+    if result.hint:
+        lines.append(escape(result.hint))
     lines.append(f"_Source: {escape(result.source)}_")
-    blocks = [_section("\n".join(lines))]
+    blocks = [section("\n".join(lines))]
     if result.kind == "quick-check" and not result.rating:
         blocks.append(
             {
