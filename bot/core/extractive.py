@@ -92,7 +92,7 @@ class AnswerComposer:
                     # examples rank lower, except for beginners
                     penalty = 0.08 if unit.example and level != BEGINNER else 0.0
                     score = max(float(v @ query) for v in found) - penalty
-                if unit.kind == "table" and scored and scored[-1].unit.kind == "table":
+                if _continues_table(scored, unit):
                     scored[-1] = _rejoined(scored[-1], _Scored(unit, score))
                     continue
                 scored.append(_Scored(unit, score))
@@ -142,6 +142,16 @@ class AnswerComposer:
                 parts.append(f"*{label}:* {_render(chosen)}")
             break
         return "\n\n".join(parts)
+
+
+def _continues_table(scored: list[_Scored], unit: Unit) -> bool:
+    """A headless table right after a table: its rest, cut off by the chunk splitter."""
+    return (
+        unit.kind == "table"
+        and bool(scored)
+        and scored[-1].unit.kind == "table"
+        and not re.search(r"^\|?\s*:?-{3,}", unit.text, re.MULTILINE)
+    )
 
 
 def _rejoined(first: _Scored, second: _Scored) -> _Scored:
