@@ -355,7 +355,7 @@ def chat(
         who,
         course,
         quiz=container.quiz,
-        levels=container.levels,
+        commands=container.commands,
         examples=container.worked_examples,
     ).run()
 
@@ -555,48 +555,47 @@ def trace(user: UserOption = None, tenant: TenantOption = "cli:local") -> None:
 @group_app.command("create")
 def group_create(name: str, user: UserOption = None, tenant: TenantOption = "cli:local") -> None:
     """Create a study group (you join it)."""
-    _group_action("create", name, user, tenant)
-    out.print(f"Created {escape(name)}.")
+    _command(f"group create {name}", user, tenant)
 
 
 @group_app.command("join")
 def group_join(name: str, user: UserOption = None, tenant: TenantOption = "cli:local") -> None:
     """Join a study group."""
-    _group_action("join", name, user, tenant)
-    out.print(f"Joined {escape(name)}.")
+    _command(f"group join {name}", user, tenant)
 
 
 @group_app.command("leave")
 def group_leave(name: str, user: UserOption = None, tenant: TenantOption = "cli:local") -> None:
     """Leave a study group."""
-    _group_action("leave", name, user, tenant)
-    out.print(f"Left {escape(name)}.")
-
-
-def _group_action(action: str, name: str, user: str | None, tenant: str) -> None:
-    quiz = _container().quiz
-    student = _student(user, tenant)
-    person, tenant_key = quiz.person(student), student.address.tenant_key
-    if action == "create":
-        quiz.groups.create(tenant_key, person, name, _now())
-    elif action == "join":
-        quiz.groups.join(tenant_key, person, name)
-    else:
-        quiz.groups.leave(tenant_key, person, name)
+    _command(f"group leave {name}", user, tenant)
 
 
 @group_app.command("list")
 def group_list(tenant: TenantOption = "cli:local") -> None:
     """Every group and its size."""
-    for name, size in _container().quiz.groups.list(_cli_address(tenant).tenant_key):
-        out.print(f"{escape(name)} ({size} member{'s' if size != 1 else ''})")
+    _command("group list", None, tenant)
 
 
 @group_app.command("members")
 def group_members(name: str, tenant: TenantOption = "cli:local") -> None:
     """Who is in a group."""
-    for member in _container().quiz.groups.members(_cli_address(tenant).tenant_key, name):
-        out.print(escape(member))
+    _command(f"group members {name}", None, tenant)
+
+
+def _command(line: str, user: str | None, tenant: str) -> None:
+    """A `/study` subcommand run by the core for the local operator (an admin), printed."""
+    from rich.markdown import Markdown
+
+    from bot.adapters.views import markdown
+    from bot.core.commands import Actor
+    from bot.core.commands.views import ErrorView
+
+    view = _container().commands.run(Actor.of(_student(user, tenant), admin=True), line)
+    if isinstance(view, ErrorView) and view.unavailable:
+        raise UnavailableError(view.message)
+    if isinstance(view, ErrorView):
+        raise InputError(view.message)
+    out.print(Markdown(markdown(view, channel=lambda channel: channel)))
 
 
 @group_app.command("leaderboard")
@@ -661,15 +660,11 @@ def level(
         str | None,
         typer.Argument(help="beginner, intermediate, advanced, or auto (infer it from quizzes)."),
     ] = None,
-    course: CourseOption = None,
     user: UserOption = None,
     tenant: TenantOption = "cli:local",
 ) -> None:
     """Show or choose how deep answers and quiz feedback go."""
-    container = _container()
-    who = _student(user, tenant)
-    name = course or container.assistant.course_for(who)
-    out.print(escape(container.levels.command(who, name, choice or "")))
+    _command(f"level {choice or ''}", user, tenant)
 
 
 @app.command()
@@ -679,13 +674,7 @@ def link(
     tenant: TenantOption = "cli:local",
 ) -> None:
     """Link accounts: without a code, get one; with a code, merge into that account."""
-    quiz = _container().quiz
-    incoming = _student(user, tenant)
-    if code is None:
-        out.print(f"Your link code: [bold]{quiz.link_code(incoming)}[/bold] (valid 10 minutes)")
-    else:
-        quiz.redeem_link(incoming, code)
-        out.print("Linked: your cards, streaks and groups now follow you on both accounts.")
+    _command(f"link {code or ''}", user, tenant)
 
 
 @app.command()

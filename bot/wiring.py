@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
 
     from bot.core.assistant import Assistant
+    from bot.core.commands import StudyCommands
     from bot.core.examples import WorkedExamples
     from bot.core.intent import IntentClassifier
     from bot.core.slot_reader import SlotReader
@@ -430,6 +431,13 @@ class Container:
                 lambda: self.embedder,
             ),
         )
+
+    @cached_property
+    def commands(self) -> StudyCommands:
+        """Every `/study` subcommand that is not a conversation, once, for every face."""
+        from bot.core.commands import StudyCommands
+
+        return StudyCommands(lambda: self.assistant, self.quiz, self.levels, lambda: self.pushes)
 
     @cached_property
     def worked_examples(self) -> WorkedExamples:

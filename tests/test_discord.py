@@ -159,6 +159,40 @@ def test_manage_channels_is_required_to_subscribe(discord_bot):
     assert "07:30 Europe/Berlin on mon,tue,wed,thu,fri" in ok["content"]
 
 
+def test_streak_and_a_leaderboard_with_its_streak_read_as_on_slack(discord_bot):
+    payload = discord_bot.command("streak")
+    [reply] = discord_bot.api.wait_for(f"/webhooks/888/{payload['token']}")
+    assert reply["content"].startswith("Your streak: **0** day(s)")
+    payload = discord_bot.command("group", action="create", name="Paxos Pals")
+    discord_bot.api.wait_for(f"/webhooks/888/{payload['token']}")
+    payload = discord_bot.command("group", action="leaderboard", name="Paxos Pals")
+    [board] = discord_bot.api.wait_for(f"/webhooks/888/{payload['token']}")
+    assert board["content"].startswith("**Paxos Pals** this week (group streak: 0 day(s)):")
+
+
+def test_a_member_without_manage_channels_cannot_change_the_course(discord_bot):
+    payload = discord_bot.command("course", name="distributed-systems")
+    [refusal] = discord_bot.api.wait_for(f"/webhooks/888/{payload['token']}")
+    assert "Manage Channels" in refusal["content"]
+    payload = discord_bot.command("course", permissions=str(1 << 4), name="distributed-systems")
+    [ok] = discord_bot.api.wait_for(f"/webhooks/888/{payload['token']}")
+    assert "now uses" in ok["content"]
+
+
+def test_a_daily_quick_check_has_a_try_it_button_that_asks_it_privately(discord_bot):
+    from bot.adapters.discord.outbox import push_components
+    from bot.schedule.outbox import PushMessage
+
+    bank = discord_bot.client.container.catalog.quiz_bank("distributed-systems")
+    item = next(i for i in bank.items.values() if i.kind == "quick-check")
+    message = PushMessage("2026-03-02", item.id, item.concept, item.kind, item.text)
+    [button] = components({"components": push_components(message)})
+    assert (button["label"], button["custom_id"]) == ("Try it", f"sb:try:{item.id}")
+    payload = discord_bot.click(button["custom_id"])
+    [prompt] = discord_bot.api.wait_for(f"/webhooks/888/{payload['token']}")
+    assert item.prompt[:40] in prompt["content"] and prompt["flags"] & 64  # ephemeral
+
+
 def test_help_groups_link_and_bad_input(discord_bot):
     payload = discord_bot.command("help")
     [callback] = discord_bot.api.wait_for(f"/interactions/{payload['id']}/")

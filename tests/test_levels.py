@@ -77,7 +77,7 @@ def test_the_console_shows_and_sets_the_level(app):
         "fay",
         read=typed("/level advanced", "/level", "/level sideways"),
         quiz=app.quiz,
-        levels=app.levels,
+        commands=app.commands,
     )
     chat.run()
     text = " ".join(buffer.getvalue().split())

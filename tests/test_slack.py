@@ -257,6 +257,23 @@ def test_feedback_buttons_and_reason(slack):
     assert [r.record.question for r in rated] == ["what is a bulkhead"]
 
 
+def test_streak_and_a_leaderboard_with_its_streak_read_as_on_discord(slack):
+    slack.command("streak")
+    assert slack.api.wait_for("chat.postEphemeral")[0]["text"].startswith("Your streak: *0* day(s)")
+    slack.command("group create Paxos Pals")
+    slack.command("group leaderboard Paxos Pals")
+    board = slack.api.wait_for("chat.postEphemeral", 3)[2]["text"]
+    assert board.startswith("*Paxos Pals* this week (group streak: 0 day(s)):")
+
+
+def test_a_student_cannot_change_the_channels_course(slack):
+    slack.command("course distributed-systems", user="U5")
+    assert "Only channel managers" in slack.api.wait_for("chat.postEphemeral")[0]["text"]
+    slack.api.admins.add("U6")
+    slack.command("course distributed-systems", user="U6")
+    assert "now uses" in slack.api.wait_for("chat.postEphemeral", 2)[1]["text"]
+
+
 def test_only_managers_subscribe_a_channel(slack):
     slack.command("subscribe 07:30 Europe/Berlin weekdays", user="U5")
     assert "Only channel managers" in slack.api.wait_for("chat.postEphemeral")[0]["text"]

@@ -13,12 +13,13 @@ from rich.markup import escape
 from rich.text import Text
 
 from bot.adapters.failures import failure_of, note_failure
+from bot.adapters.views import markdown
 from bot.core.assistant import Assistant
+from bot.core.commands import Actor, StudyCommands
 from bot.core.errors import InputError
 from bot.core.examples import WorkedExamples
 from bot.core.models import Address, Citation, Incoming, Reply
 from bot.core.trace import Trace
-from bot.quiz.levels import LevelService
 from bot.quiz.progress import Stats
 from bot.quiz.service import QuizService
 from bot.quiz.views import AnswerResult, QuizPrompt
@@ -29,6 +30,8 @@ HELP = """Ask anything about the course. Commands:
   /quiz [concept]      a quiz question (due cards first); type your answer next
   /stats               your progress
   /level [LEVEL]       show or choose how deep answers go: beginner, intermediate, advanced, auto
+  /streak, /link [CODE], /group ACTION [NAME], /course
+                       the same as /study on Slack and Discord
   /template            list the prompt templates
   /template ID         fill a template for your own system, step by step
   /template ID example see it filled in for a sample app (a worked example)
@@ -128,7 +131,7 @@ class ConsoleChat:
         course: str | None = None,
         read: Callable[[str], str] = input,
         quiz: QuizService | None = None,
-        levels: LevelService | None = None,
+        commands: StudyCommands | None = None,
         examples: WorkedExamples | None = None,
     ) -> None:
         self._assistant = assistant
@@ -139,7 +142,7 @@ class ConsoleChat:
         self._course = course
         self._thread = uuid.uuid4().hex[:12]
         self._quiz: QuizService | None = quiz
-        self._level_service = levels
+        self._commands = commands
         self._example_service = examples
         self._open_prompt: QuizPrompt | None = None
         self._to_rate: str | None = None
@@ -208,11 +211,9 @@ class ConsoleChat:
                     self._quiz_service().stats(self._incoming("stats"), self._course_name())
                 )
             )
-        elif line == "/level" or line.startswith("/level "):
-            incoming = self._incoming("level")
-            course = self._assistant.course_for(incoming)
-            said = self._levels().command(incoming, course, line.removeprefix("/level"))
-            self._console.print(escape(said))
+        elif self._commands and self._commands.handles(line[1:].split(" ", 1)[0]):
+            actor = Actor.of(self._incoming(line), admin=True)  # the local operator
+            self._console.print(Markdown(markdown(self._commands.run(actor, line[1:]))))
         elif line.startswith("/"):
             raise InputError(f"unknown command {line.split()[0]!r}; /help lists them")
         elif self._to_rate:
@@ -233,11 +234,6 @@ class ConsoleChat:
         if self._quiz is None:
             raise InputError("quizzes are not available here")
         return self._quiz
-
-    def _levels(self) -> LevelService:
-        if self._level_service is None:
-            raise InputError("levels are not available here")
-        return self._level_service
 
     def _examples(self) -> WorkedExamples:
         if self._example_service is None:

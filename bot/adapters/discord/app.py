@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import discord
@@ -16,7 +16,10 @@ from discord import app_commands
 from bot.adapters.bulkheads import Bulkheads
 from bot.adapters.discord import translate
 from bot.adapters.failures import failure_of, handoff, tell_quietly, watch_orphans
+from bot.adapters.views import markdown
 from bot.config import DiscordSettings
+from bot.core.commands import Actor
+from bot.core.commands.views import StatsView
 from bot.core.errors import InputError
 from bot.core.levels import AUTO, LEVELS
 from bot.core.models import Address, Incoming, Reply
@@ -26,12 +29,6 @@ from bot.logs import bind_request
 from bot.state.inflight import Placeholder
 
 logger = logging.getLogger(__name__)
-
-HELP = """**Studybot** answers questions about the course and quizzes you.
-`/study ask` · `/study template` · `/study quiz` · `/study stats` · `/study streak` · `/study link`
-`/study group create|join|leave|list|leaderboard` · `/study subscribe` · `/study unsubscribe`
-`/study subscriptions` · `/study course` · `/study level` · `/study trace` · `/study help`
-Or mention me, or DM me."""
 
 
 def shard_plan(settings: DiscordSettings) -> tuple[int | None, list[int] | None]:
@@ -85,7 +82,7 @@ class StudyClient(discord.AutoShardedClient):
         self.core, self.quick = self._bulkheads.core, self._bulkheads.quick
         self.draining = False  # set on SIGTERM: new messages are left alone
         self.add_dynamic_items(
-            QuizChoice, RevealButton, RateButton, FeedbackButton, QuizOnThis, FollowupButton
+            QuizChoice, RevealButton, RateButton, FeedbackButton, QuizOnThis, FollowupButton, TryIt
         )
 
     async def setup_hook(self) -> None:
@@ -552,13 +549,35 @@ class QuizOnThis(
         await _guarded(interaction, lambda: send_quiz(client, interaction, self.concept))
 
 
+class TryIt(discord.ui.DynamicItem[discord.ui.Button], template=r"sb:try:(?P<item>[\w-]+)"):
+    """A channel's daily quick check, tried privately (Slack's "Try it")."""
+
+    def __init__(self, item_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Try it", custom_id=f"sb:try:{item_id}"))
+        self.item_id = item_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> TryIt:
+        return cls(match["item"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client: StudyClient = interaction.client  # type: ignore[assignment]
+        await _guarded(interaction, lambda: send_quiz(client, interaction, None, self.item_id))
+
+
 async def send_quiz(
-    client: StudyClient, interaction: discord.Interaction, concept: str | None
+    client: StudyClient,
+    interaction: discord.Interaction,
+    concept: str | None,
+    item_id: str | None = None,
 ) -> None:
-    """The student's next question, privately, with its buttons."""
+    """The student's next question (or one item), privately, with its buttons."""
     who = _incoming(interaction, "quiz")
     course = await client.core(client.container.assistant.course_for, who)
-    prompt = await client.core(client.container.quiz.next_prompt, who, course, concept)
+    quiz = client.container.quiz
+    prompt = await client.core(quiz.next_prompt, who, course, concept, item_id)
     if prompt is None:
         await interaction.followup.send("You're all caught up!", ephemeral=True)
         return
@@ -663,68 +682,49 @@ def study_commands(client: StudyClient) -> app_commands.Group:
 
     @study.command(name="help", description="What studybot can do")
     async def help_(interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(HELP, ephemeral=True)
+        view = container.commands.run(Actor.of(_incoming(interaction, "help")), "help")
+        await interaction.response.send_message(markdown(view), ephemeral=True)
 
     @study.command(name="quiz", description="Your next quiz question")
     @app_commands.autocomplete(concept=concept_choices)
     async def quiz(interaction: discord.Interaction, concept: str | None = None) -> None:
         await _guarded(interaction, lambda: send_quiz(client, interaction, concept))
 
-    @study.command(name="stats", description="Your progress, with a chart")
-    async def stats(interaction: discord.Interaction) -> None:
+    async def command(interaction: discord.Interaction, *words: str | None) -> None:
+        """A subcommand the core answers, as one line of the shared grammar."""
+        line = " ".join(w for w in words if w)
+
         async def work() -> None:
-            from bot.quiz.progress import render_chart
+            who = _incoming(interaction, line)
+            actor = Actor.of(who, manager=who.is_admin)  # Manage Channels
+            view = await client.core(container.commands.run, actor, line)
+            extra: dict[str, Any] = {}
+            if isinstance(view, StatsView) and view.chart:
+                from bot.quiz.progress import render_chart
 
-            who = _incoming(interaction, "stats")
-            course = await client.core(container.assistant.course_for, who)
-            result = await client.core(container.quiz.stats, who, course)
-            png = await client.core(render_chart, result)
-            import io
-
-            chart = discord.File(io.BytesIO(png), filename="progress.png")
-            await interaction.followup.send(
-                translate.stats_text(result), file=chart, ephemeral=True
-            )
+                png = await client.core(render_chart, view.stats)
+                extra["file"] = discord.File(io.BytesIO(png), filename="progress.png")
+            text = markdown(view, managers="members with Manage Channels")
+            await interaction.followup.send(text, ephemeral=True, **extra)
 
         await _guarded(interaction, work)
+
+    @study.command(name="stats", description="Your progress, with a chart")
+    async def stats(interaction: discord.Interaction) -> None:
+        await command(interaction, "stats")
 
     @study.command(name="streak", description="Your study streak")
     async def streak(interaction: discord.Interaction) -> None:
-        async def work() -> None:
-            who = _incoming(interaction, "stats")
-            course = await client.core(container.assistant.course_for, who)
-            result = await client.core(container.quiz.stats, who, course)
-            await interaction.followup.send(f"Your streak: {result.streak} day(s).", ephemeral=True)
-
-        await _guarded(interaction, work)
+        await command(interaction, "streak")
 
     @study.command(name="level", description="Show or choose how deep answers go")
     @app_commands.choices(level=[app_commands.Choice(name=n, value=n) for n in (*LEVELS, AUTO)])
     async def level(interaction: discord.Interaction, level: str | None = None) -> None:
-        async def work() -> None:
-            who = _incoming(interaction, "level")
-            course = await client.core(container.assistant.course_for, who)
-            said = await client.core(container.levels.command, who, course, level or "")
-            await interaction.followup.send(said, ephemeral=True)
-
-        await _guarded(interaction, work)
+        await command(interaction, "level", level)
 
     @study.command(name="link", description="Link your Slack and Discord accounts")
     async def link(interaction: discord.Interaction, code: str | None = None) -> None:
-        async def work() -> None:
-            who = _incoming(interaction, "link")
-            if code:
-                await client.core(container.quiz.redeem_link, who, code)
-                await interaction.followup.send(
-                    "Linked: your cards, streaks and groups follow you.", ephemeral=True
-                )
-            else:
-                issued = await client.core(container.quiz.link_code, who)
-                await interaction.followup.send(
-                    f"Your link code: **{issued}** (10 minutes)", ephemeral=True
-                )
-
-        await _guarded(interaction, work)
+        await command(interaction, "link", code)
 
     @study.command(name="template", description="Fill a prompt template for your own system")
     @app_commands.autocomplete(template=template_choices)
@@ -771,36 +771,7 @@ def study_commands(client: StudyClient) -> app_commands.Group:
         ]
     )
     async def group(interaction: discord.Interaction, action: str, name: str | None = None) -> None:
-        async def work() -> None:
-            who = _incoming(interaction, "group")
-            groups, tenant = container.quiz.groups, who.address.tenant_key
-            person = await client.core(container.quiz.person, who)
-            today = datetime.now(UTC).date()
-            if action == "list":
-                rows = await client.core(groups.list, tenant)
-                text = "\n".join(f"- {n} ({c})" for n, c in rows) or "No groups yet."
-            elif not name:
-                raise InputError("name the group")
-            elif action == "create":
-                await client.core(groups.create, tenant, person, name, datetime.now(UTC))
-                text = f"Created **{name}**."
-            elif action == "join":
-                await client.core(groups.join, tenant, person, name)
-                text = f"Joined **{name}**."
-            elif action == "leave":
-                await client.core(groups.leave, tenant, person, name)
-                text = f"Left **{name}**."
-            elif action == "members":
-                text = ", ".join(await client.core(groups.members, tenant, name))
-            else:
-                rows = await client.core(groups.leaderboard, tenant, name, "week", today)
-                text = (
-                    "\n".join(f"{i}. {r.name} - {r.points}" for i, r in enumerate(rows, 1))
-                    or "No points yet."
-                )
-            await interaction.followup.send(text, ephemeral=True)
-
-        await _guarded(interaction, work)
+        await command(interaction, "group", action, name)
 
     @study.command(name="subscribe", description="Daily quiz in this channel (Manage Channels)")
     @app_commands.autocomplete(concept=concept_choices)
@@ -811,79 +782,22 @@ def study_commands(client: StudyClient) -> app_commands.Group:
         days: str | None = None,
         concept: str | None = None,
     ) -> None:
-        async def work() -> None:
-            from bot.schedule.pushes import Subscription, parse_days
-
-            who = _manager(interaction)
-            course = await client.core(container.assistant.course_for, who)
-            sub = await client.core(
-                container.pushes.subscribe,
-                Subscription(
-                    "discord",
-                    who.address.tenant,
-                    who.address.channel,
-                    time,
-                    timezone,
-                    parse_days(days),
-                    concept,
-                    course,
-                ),
-            )
-            await interaction.followup.send(
-                f"Daily quiz here at {sub.time} {sub.timezone} on {','.join(sub.days)}.",
-                ephemeral=True,
-            )
-
-        await _guarded(interaction, work)
+        await command(interaction, "subscribe", time, timezone, days or "daily", concept)
 
     @study.command(
         name="unsubscribe", description="Stop this channel's daily quiz (Manage Channels)"
     )
     async def unsubscribe(interaction: discord.Interaction) -> None:
-        async def work() -> None:
-            who = _manager(interaction)
-            await client.core(container.pushes.unsubscribe, who.address)
-            await interaction.followup.send("Daily quiz stopped for this channel.", ephemeral=True)
-
-        await _guarded(interaction, work)
+        await command(interaction, "unsubscribe")
 
     @study.command(
         name="subscriptions", description="This server's daily quizzes (Manage Channels)"
     )
     async def subscriptions(interaction: discord.Interaction) -> None:
-        async def work() -> None:
-            who = _manager(interaction)
-            subs = await client.core(container.pushes.subscriptions, who.address)
-            text = "\n".join(
-                f"- <#{s.channel}> {s.time} {s.timezone} {','.join(s.days)}" for s in subs
-            )
-            await interaction.followup.send(text or "No subscriptions.", ephemeral=True)
-
-        await _guarded(interaction, work)
+        await command(interaction, "subscriptions")
 
     @study.command(name="course", description="Show or (Manage Channels) set this channel's course")
     async def course(interaction: discord.Interaction, name: str | None = None) -> None:
-        async def work() -> None:
-            who = _incoming(interaction, "course")
-            if name:
-                who = _manager(interaction)
-                chosen = await client.core(
-                    container.assistant.set_course, who.address, name, True, True
-                )
-                text = f"This channel now uses **{chosen}**."
-            else:
-                current = await client.core(container.assistant.course_for, who)
-                text = f"This channel uses **{current}**."
-            await interaction.followup.send(text, ephemeral=True)
-
-        await _guarded(interaction, work)
+        await command(interaction, "course", name)
 
     return study
-
-
-def _manager(interaction: discord.Interaction) -> Incoming:
-    """The caller, if they may manage channels; else a polite refusal."""
-    who = _incoming(interaction, "manage")
-    if not who.is_admin:
-        raise InputError("Only members with Manage Channels can change that.")
-    return who

@@ -18,6 +18,10 @@ def push_components(message: PushMessage) -> list[dict[str, Any]]:
          "custom_id": f"sb:q:i:{message.item_id}:{position}"}
         for i, (option, position) in enumerate(message.option_values())
     ]  # fmt: skip
+    if not buttons and message.item_id and message.kind == "quick-check":
+        buttons = [
+            {"type": 2, "style": 1, "label": "Try it", "custom_id": f"sb:try:{message.item_id}"}
+        ]
     return [{"type": 1, "components": buttons}] if buttons else []
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import discord
 
+from bot.adapters.views import stats_markdown
 from bot.core.links import percent_encode, safe_url
 from bot.core.models import Address, Citation, Incoming, Reply
 from bot.quiz.progress import Stats
@@ -141,13 +142,7 @@ def result_text(result: AnswerResult) -> str:
 
 def stats_text(stats: Stats) -> str:
     """Progress as Markdown."""
-    mastery = "\n".join(f"- {c}: {v:.0%}" for c, v in sorted(stats.mastery.items()))
-    weakest = f"\n**Weakest:** {', '.join(stats.weakest)}" if stats.weakest else ""
-    return (
-        f"**Streak:** {stats.streak} day(s) · **due now:** {stats.due_now} · "
-        f"**reviewed today:** {stats.reviewed_today} · **points:** {stats.points}\n"
-        f"{mastery}{weakest}"
-    )
+    return stats_markdown(stats)
 
 
 def as_payload(embeds: list[discord.Embed]) -> list[dict[str, Any]]:

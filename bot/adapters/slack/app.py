@@ -8,7 +8,6 @@ import json
 import logging
 import re
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -27,6 +26,8 @@ from bot.adapters.failures import handoff, note_failure, tell_quietly, watch_orp
 from bot.adapters.slack import translate
 from bot.adapters.slack.middleware import reject_malformed
 from bot.config import SlackSettings
+from bot.core.commands import Actor
+from bot.core.commands.views import StatsView
 from bot.core.errors import InputError, StateUnavailableError
 from bot.core.models import Address, Incoming
 from bot.core.trace import Trace
@@ -35,15 +36,6 @@ from bot.logs import bind_request
 from bot.state.inflight import Placeholder
 
 logger = logging.getLogger(__name__)
-
-HELP = """*Studybot* answers questions about the course and quizzes you. Try:
-• `@studybot why add randomness to retry delays?` (or DM me)
-• `/study ask QUESTION` · `/study template [ID]` · `/study quiz [concept]`
-• `/study stats` · `/study streak` · `/study link [CODE]`
-• `/study level [beginner|intermediate|advanced|auto]` (how deep answers go)
-• `/study group create|join|leave|list|leaderboard NAME`
-• `/study subscribe HH:MM TIMEZONE [days] [concept]` · `/study unsubscribe` · `/study subscriptions`
-• `/study course [NAME]` · `/study trace` (how your last question was handled) · `/study help`"""
 
 
 def check_settings(settings: SlackSettings, http: bool) -> None:
@@ -725,9 +717,7 @@ class SlackBot:
             await client.chat_postEphemeral(channel=channel, user=user, text=message)
 
         try:
-            if sub in {"", "help"}:
-                await tell(HELP)
-            elif sub == "ask":
+            if sub == "ask":
                 trace = _bound(Trace("Slack /study ask", secrets.token_hex(6)))
                 if await self._allowed(client, team, channel, user, trace):
                     await self.answer(client, incoming, None, trace)
@@ -737,134 +727,35 @@ class SlackBot:
                 )
             elif sub == "quiz":
                 await self.quiz(client, team, channel, user, rest or None)
-            elif sub in {"stats", "streak"}:
-                await self.stats(client, incoming, charts=sub == "stats")
-            elif sub == "level":
-                course = await self.core(self.container.assistant.course_for, incoming)
-                said = await self.core(self.container.levels.command, incoming, course, rest)
-                await tell(translate.escape(said))
-            elif sub == "link":
-                if rest:
-                    await self.core(self.container.quiz.redeem_link, incoming, rest)
-                    await tell("Linked: your cards, streaks and groups now follow you everywhere.")
-                else:
-                    code = await self.core(self.container.quiz.link_code, incoming)
-                    await tell(
-                        f"Your link code is *{code}* (10 minutes). "
-                        f"On your other account: `/study link {code}`"
-                    )
-            elif sub == "group":
-                await tell(await self.group(incoming, rest))
-            elif sub in {"subscribe", "unsubscribe", "subscriptions", "course"}:
-                await tell(await self.manage(client, incoming, sub, rest))
             elif sub == "template":
                 await self.template(client, command, incoming, rest)
             else:
-                await tell(f"I don't know `/study {translate.escape(sub)}`. Try `/study help`.")
+                await self.command(client, incoming, text)
         except (InputError, StateUnavailableError) as exc:
             await tell(translate.escape(str(exc)))
 
-    async def stats(self, client: AsyncWebClient, incoming: Incoming, charts: bool) -> None:
-        """Progress, privately; with the chart uploaded as an image for /study stats."""
-        course = await self.core(self.container.assistant.course_for, incoming)
-        stats = await self.core(self.container.quiz.stats, incoming, course)
-        channel, user = incoming.address.channel, incoming.user
-        await client.chat_postEphemeral(
-            channel=channel, user=user, text=translate.render_stats(stats)
+    async def command(self, client: AsyncWebClient, incoming: Incoming, line: str) -> None:
+        """A subcommand the core answers; the chart of `/study stats` goes to the DM."""
+        commands = self.container.commands
+        manager = commands.needs_manager(line) and await self._is_manager(
+            client, incoming.user, incoming.address.channel
         )
-        if charts:
+        view = await self.core(commands.run, Actor.of(incoming, manager=manager), line)
+        await client.chat_postEphemeral(
+            channel=incoming.address.channel, user=incoming.user, text=translate.view_mrkdwn(view)
+        )
+        if isinstance(view, StatsView) and view.chart:
             from bot.quiz.progress import render_chart
 
-            png = await self.core(render_chart, stats)
+            png = await self.core(render_chart, view.stats)
             # Uploaded to the student's DM with the bot, so the chart stays private.
-            opened = await client.conversations_open(users=user)
+            opened = await client.conversations_open(users=incoming.user)
             await client.files_upload_v2(
                 channel=opened["channel"]["id"],
                 content=png,
                 filename="progress.png",
                 title="Your progress",
             )
-
-    async def group(self, incoming: Incoming, rest: str) -> str:
-        """`/study group create|join|leave|list|members|leaderboard [NAME]`."""
-        action, _, name = rest.partition(" ")
-        groups, quiz = self.container.quiz.groups, self.container.quiz
-        tenant = incoming.address.tenant_key
-        today = datetime.now(UTC).date()
-        person = await self.core(quiz.person, incoming)
-        if action == "list":
-            rows = await self.core(groups.list, tenant)
-            return "\n".join(f"• {translate.escape(n)} ({c})" for n, c in rows) or "No groups yet."
-        if not name:
-            raise InputError("name the group, e.g. `/study group join Raft Fans`")
-        if action == "create":
-            await self.core(groups.create, tenant, person, name, datetime.now(UTC))
-            shown = translate.escape(name)
-            return f"Created *{shown}*; others can `/study group join {shown}`."
-        if action == "join":
-            await self.core(groups.join, tenant, person, name)
-            return f"Joined *{translate.escape(name)}*."
-        if action == "leave":
-            await self.core(groups.leave, tenant, person, name)
-            return f"Left *{translate.escape(name)}*."
-        if action == "members":
-            members = await self.core(groups.members, tenant, name)
-            return ", ".join(translate.escape(m) for m in members)
-        if action == "leaderboard":
-            week = await self.core(groups.leaderboard, tenant, name, "week", today)
-            streak = await self.core(groups.streak, tenant, name, today)
-            rows = "\n".join(
-                f"{i}. {translate.escape(r.name)} — {r.points}" for i, r in enumerate(week, 1)
-            )
-            title = f"*{translate.escape(name)}* this week (streak {streak} days):"
-            return f"{title}\n{rows or 'no points yet'}"
-        raise InputError("use create, join, leave, list, members or leaderboard")
-
-    async def manage(self, client: AsyncWebClient, incoming: Incoming, sub: str, rest: str) -> str:
-        """Channel settings: managers only (subscriptions and the course)."""
-        from bot.schedule.pushes import Subscription, parse_days
-
-        address = incoming.address
-        if sub == "course" and not rest:
-            course = await self.core(self.container.assistant.course_for, incoming)
-            return f"This channel uses *{translate.escape(course)}*."
-        if not await self._is_manager(client, incoming.user, address.channel):
-            return "Only channel managers can change that; ask one of them."
-        pushes = self.container.pushes
-        if sub == "course":
-            name = await self.core(self.container.assistant.set_course, address, rest, True, True)
-            return f"This channel now uses *{translate.escape(name)}*."
-        if sub == "unsubscribe":
-            await self.core(pushes.unsubscribe, address)
-            return "Daily quiz stopped for this channel."
-        if sub == "subscriptions":
-            subs = await self.core(pushes.subscriptions, address)
-            return (
-                "\n".join(
-                    f"• <#{s.channel}> {s.time} {s.timezone} {','.join(s.days)}" for s in subs
-                )
-                or "No subscriptions."
-            )
-        parts = rest.split()
-        if len(parts) < 2:
-            raise InputError("usage: /study subscribe HH:MM TIMEZONE [days] [concept]")
-        days = parts[2] if len(parts) > 2 else None
-        concept = parts[3] if len(parts) > 3 else None
-        course = await self.core(self.container.assistant.course_for, incoming)
-        sub_ = await self.core(
-            pushes.subscribe,
-            Subscription(
-                "slack",
-                address.tenant,
-                address.channel,
-                parts[0],
-                parts[1],
-                parse_days(days),
-                concept,
-                course,
-            ),
-        )
-        return f"Daily quiz here at {sub_.time} {sub_.timezone} on {','.join(sub_.days)}."
 
     async def template(
         self, client: AsyncWebClient, command: dict[str, Any], incoming: Incoming, rest: str

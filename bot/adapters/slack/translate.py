@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.adapters.views import markdown, stats_markdown
+from bot.core.commands.views import View
 from bot.core.links import percent_encode, safe_url
 from bot.core.models import Address, Citation, Incoming, Reply
 from bot.quiz.progress import Stats
@@ -233,9 +235,10 @@ def render_result(result: AnswerResult) -> tuple[str, list[dict[str, Any]]]:
 
 def render_stats(stats: Stats) -> str:
     """Progress as mrkdwn."""
-    mastery = "\n".join(f"• {escape(c)}: {v:.0%}" for c, v in sorted(stats.mastery.items()))
-    weakest = f"\n*Weakest:* {', '.join(stats.weakest)}" if stats.weakest else ""
-    return (
-        f"*Streak:* {stats.streak} day(s) · *due now:* {stats.due_now} · "
-        f"*reviewed today:* {stats.reviewed_today} · *points:* {stats.points}\n{mastery}{weakest}"
-    )
+    return to_mrkdwn(stats_markdown(stats))
+
+
+def view_mrkdwn(view: View) -> str:
+    """A command's view as mrkdwn: escaped, except the channel links it makes itself."""
+    text = to_mrkdwn(markdown(view, channel=lambda channel: f"\x00{channel}\x00"))
+    return re.sub(r"\x00(\w+)\x00", r"<#\1>", text)
