@@ -73,7 +73,7 @@ import zipfile
 
 wheel = zipfile.ZipFile(sys.argv[1])
 names = set(wheel.namelist())
-for needed in ("bot/__init__.py", "bot/__main__.py", "bot/cli.py", "bot/retrieval/embedding.py"):
+for needed in ("bot/__init__.py", "bot/__main__.py", "bot/cli/__init__.py", "bot/retrieval/embedding.py"):
     assert needed in names, f"{needed} is not in the wheel"
 info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
 assert "studybot = bot.cli:main" in wheel.read(f"{info}/entry_points.txt").decode()
