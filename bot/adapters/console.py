@@ -20,7 +20,6 @@ from bot.core.errors import InputError
 from bot.core.examples import WorkedExamples
 from bot.core.models import Address, Citation, Incoming, Reply
 from bot.core.trace import Trace
-from bot.quiz.progress import Stats
 from bot.quiz.service import QuizService
 from bot.quiz.views import AnswerResult, QuizPrompt
 
@@ -75,22 +74,6 @@ def render_result(result: AnswerResult) -> Markdown:
     if result.next_due:
         lines.append(f"Next review: {result.next_due[:16].replace('T', ' ')} UTC")
     lines.append(f"_Source: {result.source}_")
-    return Markdown("\n\n".join(lines))
-
-
-def render_stats(stats: Stats) -> Markdown:
-    """Progress as a short summary and a mastery list."""
-    lines = [
-        f"**Streak:** {stats.streak} day(s) · **due now:** {stats.due_now} · "
-        f"**reviewed today:** {stats.reviewed_today} · **cards:** {stats.cards} · "
-        f"**points:** {stats.points}",
-        "**Mastery**\n\n"
-        + "\n".join(
-            f"- {concept}: {value:.0%}" for concept, value in sorted(stats.mastery.items())
-        ),
-    ]
-    if stats.weakest:
-        lines.append(f"**Weakest:** {', '.join(stats.weakest)}")
     return Markdown("\n\n".join(lines))
 
 
@@ -205,12 +188,6 @@ class ConsoleChat:
         elif line == "/trace":
             text = self._assistant.explain_last(self._address, self._user)
             self._console.print(escape(text.replace("*", "")))
-        elif line == "/stats":
-            self._console.print(
-                render_stats(
-                    self._quiz_service().stats(self._incoming("stats"), self._course_name())
-                )
-            )
         elif self._commands and self._commands.handles(line[1:].split(" ", 1)[0]):
             actor = Actor.of(self._incoming(line), admin=True)  # the local operator
             self._console.print(Markdown(markdown(self._commands.run(actor, line[1:]))))

@@ -54,7 +54,7 @@ def markdown(
     if isinstance(view, MembersView):
         return f"**{view.group}**: {', '.join(view.members) or 'no members yet'}"
     if isinstance(view, LeaderboardView):
-        rows = [f"{i}. {row.name} - {row.points}" for i, row in enumerate(view.rows, 1)]
+        rows = [f"{i}. {row.name} - {row.points}" for i, row in enumerate(view.week, 1)]
         title = f"**{view.group}** this week (group streak: {view.streak} day(s)):"
         return "\n".join([title, *(rows or ["No points yet."])])
     if isinstance(view, SubscriptionsView):
@@ -67,11 +67,16 @@ def markdown(
 
 
 def stats_markdown(stats: Stats) -> str:
-    """Progress: streak, due, today's reviews, points, then mastery per concept."""
-    mastery = "\n".join(f"- {c}: {v:.0%}" for c, v in sorted(stats.mastery.items()))
-    weakest = f"\n**Weakest:** {', '.join(stats.weakest)}" if stats.weakest else ""
-    return (
+    """Progress: streak, due, today's reviews, cards, points, then mastery per concept."""
+    lines = [
         f"**Streak:** {stats.streak} day(s) · **due now:** {stats.due_now} · "
-        f"**reviewed today:** {stats.reviewed_today} · **points:** {stats.points}\n"
-        f"{mastery}{weakest}"
-    )
+        f"**reviewed today:** {stats.reviewed_today} · **cards:** {stats.cards} · "
+        f"**points:** {stats.points}",
+        "**Mastery**\n\n"
+        + "\n".join(
+            f"- {concept}: {value:.0%}" for concept, value in sorted(stats.mastery.items())
+        ),
+    ]
+    if stats.weakest:
+        lines.append(f"**Weakest:** {', '.join(stats.weakest)}")
+    return "\n\n".join(lines)

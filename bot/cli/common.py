@@ -124,19 +124,42 @@ def student(user: str | None, tenant: str = "cli:local") -> Any:
 TenantOption = Annotated[str, typer.Option(help="Workspace or server, e.g. slack:T123.")]
 
 
-def run_command(line: str, user: str | None, tenant: str) -> None:
-    """A `/study` subcommand run by the core for the local operator (an admin), printed."""
-    from rich.markdown import Markdown
+def run_command(
+    line: str,
+    user: str | None,
+    tenant: str,
+    *,
+    channel: str = "cli",
+    course: str | None = None,
+    show: bool = True,
+) -> Any:
+    """A `/study` subcommand run by the core for the local operator (an admin).
 
-    from bot.adapters.views import markdown
+    Prints the view (unless `show` is off) and returns it; a refusal exits 2, an outage 1.
+    """
+    import getpass
+
     from bot.core.commands import Actor
     from bot.core.commands.views import ErrorView
+    from bot.core.models import Incoming
 
-    view = get_container().commands.run(Actor.of(student(user, tenant), admin=True), line)
+    who = Incoming(cli_address(tenant, channel), user or getpass.getuser(), line, "cli", course)
+    view = get_container().commands.run(Actor.of(who, admin=True), line)
     if isinstance(view, ErrorView) and view.unavailable:
         raise UnavailableError(view.message)
     if isinstance(view, ErrorView):
         raise InputError(view.message)
+    if show:
+        show_view(view)
+    return view
+
+
+def show_view(view: Any) -> None:
+    """A command's view as Markdown in the terminal (channels by their ids)."""
+    from rich.markdown import Markdown
+
+    from bot.adapters.views import markdown
+
     out.print(Markdown(markdown(view, channel=lambda channel: channel)))
 
 

@@ -19,6 +19,7 @@ from bot.cli.common import (
     out,
     print_json,
     ready_course,
+    run_command,
 )
 from bot.core.errors import InputError
 
@@ -34,19 +35,8 @@ def subscribe(
     course: CourseOption = None,
 ) -> None:
     """Subscribe a channel to a daily quiz."""
-    from bot.schedule.pushes import Subscription, parse_days
-
-    container = get_container()
-    address = cli_address(tenant)
-    sub = container.pushes.subscribe(
-        Subscription(
-            address.platform, address.tenant, channel, time_of_day, timezone,
-            parse_days(days), concept, ready_course(course),
-        )
-    )  # fmt: skip
-    out.print(
-        f"Daily quiz for {escape(channel)} at {sub.time} {sub.timezone} on {','.join(sub.days)}"
-    )
+    line = f"subscribe {time_of_day} {timezone} {days or 'daily'} {concept or ''}"
+    run_command(line, None, tenant, channel=channel, course=ready_course(course))
 
 
 @app.command()
@@ -55,8 +45,7 @@ def unsubscribe(
     tenant: TenantOption = "cli:local",
 ) -> None:
     """Stop a channel's daily quiz."""
-    get_container().pushes.unsubscribe(cli_address(tenant, channel))
-    out.print(f"Unsubscribed {escape(channel)}.")
+    run_command("unsubscribe", None, tenant, channel=channel)
 
 
 @app.command()
@@ -64,15 +53,9 @@ def subscriptions(tenant: TenantOption = "cli:local", as_json: JsonOption = Fals
     """A tenant's daily quiz subscriptions."""
     import dataclasses
 
-    found = get_container().pushes.subscriptions(cli_address(tenant))
+    view = run_command("subscriptions", None, tenant, show=not as_json)
     if as_json:
-        print_json([dataclasses.asdict(s) for s in found])
-        return
-    for sub in found:
-        concept = f" ({sub.concept})" if sub.concept else ""
-        out.print(f"{sub.channel}: {sub.time} {sub.timezone} {','.join(sub.days)}{concept}")
-    if not found:
-        out.print("No subscriptions.")
+        print_json([dataclasses.asdict(s) for s in view.subscriptions])
 
 
 @app.command()

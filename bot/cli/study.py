@@ -18,7 +18,6 @@ from bot.cli.common import (
     cli_address,
     get_container,
     group_app,
-    now,
     out,
     print_json,
     quiz_app,
@@ -138,19 +137,13 @@ def stats(
     """Your progress: due cards, streak, mastery per concept."""
     import dataclasses
 
-    from bot.adapters.console import render_stats
-
-    container = get_container()
-    name = ready_course(course)
-    result = container.quiz.stats(student(user), name)
+    view = run_command("stats", user, "cli:local", course=ready_course(course), show=not as_json)
     if chart:
         from bot.quiz.progress import render_chart
 
-        chart.write_bytes(render_chart(result))
+        chart.write_bytes(render_chart(view.stats))
     if as_json:
-        print_json({**dataclasses.asdict(result), "weakest": result.weakest})
-    else:
-        out.print(render_stats(result))
+        print_json({**dataclasses.asdict(view.stats), "weakest": view.stats.weakest})
 
 
 @group_app.command("create")
@@ -193,10 +186,8 @@ def group_leaderboard(
     """Points this week (or all time) and the group's streak."""
     if period not in {"week", "all"}:
         raise InputError("period must be week or all")
-    groups = get_container().quiz.groups
-    tenant_key = cli_address(tenant).tenant_key
-    today = now().date()
-    rows = groups.leaderboard(tenant_key, name, period, today)
+    view = run_command(f"group leaderboard {name}", None, tenant, show=False)
+    rows = view.week if period == "week" else view.all_time
     for rank, row in enumerate(rows, 1):
         out.print(f"{rank:>2}. {escape(row.name)}  {row.points}")
     if chart:
@@ -206,7 +197,7 @@ def group_leaderboard(
         chart.write_bytes(
             render_leaderboard([(r.name, r.points) for r in rows], f"{name}, {label}")
         )
-    out.print(f"Group streak: {groups.streak(tenant_key, name, today)} day(s)")
+    out.print(f"Group streak: {view.streak} day(s)")
 
 
 @app.command()

@@ -7,10 +7,8 @@ from typing import Any
 
 import discord
 
-from bot.adapters.views import stats_markdown
 from bot.core.links import percent_encode, safe_url
 from bot.core.models import Address, Citation, Incoming, Reply
-from bot.quiz.progress import Stats
 from bot.quiz.views import AnswerResult, QuizPrompt
 
 MESSAGE_LIMIT = 2000  # characters in one message
@@ -138,11 +136,6 @@ def result_text(result: AnswerResult) -> str:
         lines.append(result.hint)
     lines.append(f"*Source: {result.source}*")
     return "\n".join(lines)
-
-
-def stats_text(stats: Stats) -> str:
-    """Progress as Markdown."""
-    return stats_markdown(stats)
 
 
 def as_payload(embeds: list[discord.Embed]) -> list[dict[str, Any]]:

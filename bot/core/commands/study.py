@@ -151,8 +151,8 @@ class StudyCommands:
             return MembersView(name, groups.members(tenant, name))
         if action == "leaderboard":
             today = self._clock().date()
-            rows = groups.leaderboard(tenant, name, "week", today)
-            return LeaderboardView(name, groups.streak(tenant, name, today), rows)
+            week, ever = (groups.leaderboard(tenant, name, p, today) for p in ("week", "all"))
+            return LeaderboardView(name, groups.streak(tenant, name, today), week, ever)
         person = self._quiz.person(actor.incoming)
         if action == "create":
             groups.create(tenant, person, name, self._clock())

@@ -63,11 +63,12 @@ class MembersView:
 
 @dataclass(frozen=True)
 class LeaderboardView:
-    """A group's standings this week, with the group's streak."""
+    """A group's standings this week and of all time, with the group's streak."""
 
     group: str
     streak: int
-    rows: list[Standing] = field(default_factory=list)
+    week: list[Standing] = field(default_factory=list)
+    all_time: list[Standing] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
