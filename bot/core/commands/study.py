@@ -93,7 +93,7 @@ class StudyCommands:
         return name.lower() in self._handlers
 
     def run(self, actor: Actor, line: str) -> View:
-        """Run `SUBCOMMAND ARGS`; bad input, refusals and outages come back as an ErrorView."""
+        """Run `SUBCOMMAND ARGS`; bad input and outages give an ErrorView, refusals RefusedView."""
         name, _, rest = line.strip().partition(" ")
         handler = self._handlers.get(name.lower() or "help")
         if handler is None:
