@@ -65,7 +65,8 @@ class SlackAPIStub:
         return ok
 
     async def _upload(self, request: web.Request) -> web.Response:
-        self.calls.append(("upload", {"_bytes": len(await request.read())}, time.monotonic()))
+        body = await request.read()
+        self.calls.append(("upload", {"_bytes": len(body), "_head": body[:8]}, time.monotonic()))
         return web.Response(text="OK")
 
     def application(self) -> web.Application:
