@@ -98,7 +98,7 @@ class StudyFlows:
             await client.chat_update(
                 channel=who.address.channel,
                 ts=message["ts"],
-                text=message.get("text", ""),
+                text=message.get("text") or "Daily quick check",  # the notification's words
                 blocks=blocks,
             )
 
