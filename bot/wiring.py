@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +14,7 @@ from bot.config import Settings
 from bot.core.safety import SecretRedactor, install_log_redaction
 from bot.retrieval.courses import CourseCatalog
 from bot.retrieval.embedding import Embedder, OnnxEmbedder, onnx_model_path
-from bot.retrieval.index import VectorIndex
+from bot.retrieval.index import VectorIndex, http_chroma_client
 from bot.retrieval.ingest import Ingestor
 from bot.retrieval.model_export import ModelUnavailableError
 from bot.retrieval.search import HybridSearcher
@@ -48,43 +47,6 @@ if TYPE_CHECKING:
 _SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|_KEY)$")
 
 logger = logging.getLogger(__name__)
-
-
-def http_chroma_client(build: Callable[[], ClientAPI], timeout: float) -> ClientAPI:
-    """Build a Chroma server's client within `timeout`, and give its requests that timeout.
-
-    chromadb's HTTP client has no timeout (httpx timeout=None) and already talks to the
-    server while it is built, so a hung server would hold the question forever. The build
-    runs in a daemon thread that is abandoned if it hangs; the session gets the timeout.
-    """
-    import httpx
-
-    built: list[ClientAPI] = []
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            built.append(build())
-        except BaseException as exc:
-            failed.append(exc)
-
-    thread = threading.Thread(target=run, name="chroma-connect", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if failed:
-        cause: BaseException | None = failed[0]
-        while cause is not None and not isinstance(cause, httpx.TransportError):
-            cause = cause.__cause__ or cause.__context__
-        if cause is not None or "Could not connect" in str(failed[0]):
-            # chromadb wraps a refused connection in a ValueError: say it is unreachable.
-            raise httpx.ConnectError(f"Chroma unreachable: {failed[0]}") from failed[0]
-        raise failed[0]
-    if not built:
-        raise httpx.ConnectTimeout(f"Chroma did not answer within {timeout} s")
-    session = getattr(getattr(built[0], "_server", None), "_session", None)
-    if session is not None:  # the one place chromadb keeps it
-        session.timeout = httpx.Timeout(timeout, connect=min(timeout, 1.0))
-    return built[0]
 
 
 class Container:

@@ -304,3 +304,38 @@ class VectorIndex:
         if ids:
             collection = self._quiz_collection(course)
             self._call(lambda: collection.delete(ids=ids))
+
+
+def http_chroma_client(build: Callable[[], ClientAPI], timeout: float) -> ClientAPI:
+    """Build a Chroma server's client within `timeout`, and give its requests that timeout.
+
+    chromadb's HTTP client has no timeout (httpx timeout=None) and already talks to the
+    server while it is built, so a hung server would hold the question forever. The build
+    runs in a daemon thread that is abandoned if it hangs; the session gets the timeout.
+    """
+    built: list[ClientAPI] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            built.append(build())
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="chroma-connect", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if failed:
+        cause: BaseException | None = failed[0]
+        while cause is not None and not isinstance(cause, httpx.TransportError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None or "Could not connect" in str(failed[0]):
+            # chromadb wraps a refused connection in a ValueError: say it is unreachable.
+            raise httpx.ConnectError(f"Chroma unreachable: {failed[0]}") from failed[0]
+        raise failed[0]
+    if not built:
+        raise httpx.ConnectTimeout(f"Chroma did not answer within {timeout} s")
+    session = getattr(getattr(built[0], "_server", None), "_session", None)
+    if session is not None:  # the one place chromadb keeps it
+        session.timeout = httpx.Timeout(timeout, connect=min(timeout, 1.0))
+    return built[0]
